@@ -1,0 +1,1 @@
+"""The async engine: session, audio front end, turn taking and model backends."""

@@ -1,0 +1,174 @@
+"""The engine's output contract: small immutable events, one class per dotted ``type``.
+
+Every event carries ``t``, the stream time in seconds at which it happened (media time in replay, seconds since the
+session started when live). ``app/`` and ``eval/`` only consume these events; anything they need to know about the
+engine is in here. Events serialise to flat JSON objects with a ``type`` field and parse back with ``event_from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+QuerySource = Literal["speech", "text"]
+ResponseStatus = Literal["completed", "interrupted", "cancelled", "failed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "event"
+    t: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        for f in dataclasses.fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStarted(Event):
+    type: ClassVar[str] = "session.started"
+    session_id: str
+    backend: str
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStarted(Event):
+    """Voice activity began at ``t`` (the VAD's onset, pre-roll excluded)."""
+
+    type: ClassVar[str] = "speech.started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStopped(Event):
+    type: ClassVar[str] = "speech.stopped"
+    start: float
+    duration: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transcript(Event):
+    """Text of one finished utterance of the stream's audio; ``t`` is when the transcript became available."""
+
+    type: ClassVar[str] = "transcript"
+    text: str
+    start: float
+    end: float
+    asr_ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryAccepted(Event):
+    type: ClassVar[str] = "query.accepted"
+    query_id: str
+    text: str
+    source: QuerySource
+    reason: str = ""
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryIgnored(Event):
+    type: ClassVar[str] = "query.ignored"
+    text: str
+    source: QuerySource
+    reason: str
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseStarted(Event):
+    type: ClassVar[str] = "response.started"
+    response_id: str
+    query_id: str
+    query: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseDelta(Event):
+    type: ClassVar[str] = "response.delta"
+    response_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseDone(Event):
+    """End of a response. ``text`` is what was actually delivered; ``ttft_ms`` is wall time from the query being
+    accepted to the first delta (None when nothing was delivered); ``latency_ms`` is from the end of the user's turn
+    (speech stop or text arrival) to the first delta."""
+
+    type: ClassVar[str] = "response.done"
+    response_id: str
+    status: ResponseStatus
+    text: str
+    reason: str = ""
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metrics(Event):
+    type: ClassVar[str] = "metrics"
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Event):
+    """Something failed. ``source`` names the part (a stream source, ``asr``, ``backend``, ``input``…);
+    ``fatal`` is true only when the session cannot go on."""
+
+    type: ClassVar[str] = "error"
+    source: str
+    message: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEnded(Event):
+    type: ClassVar[str] = "session.ended"
+    reason: str
+
+
+AnyEvent = (
+    SessionStarted
+    | SpeechStarted
+    | SpeechStopped
+    | Transcript
+    | QueryAccepted
+    | QueryIgnored
+    | ResponseStarted
+    | ResponseDelta
+    | ResponseDone
+    | Metrics
+    | Error
+    | SessionEnded
+)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.type: cls for cls in typing.get_args(AnyEvent)}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Parse an event produced by ``Event.to_dict``; raises ``ValueError`` naming what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"event must be a JSON object, got {type(data).__name__}")
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names - {"type"}
+    if unknown:
+        raise ValueError(f"{kind}: unknown field(s) {sorted(unknown)}")
+    try:
+        return cls(**{k: v for k, v in data.items() if k != "type"})
+    except TypeError as exc:
+        raise ValueError(f"{kind}: {exc}") from None

@@ -1,0 +1,53 @@
+"""Every engine option and its default, in one place.
+
+Each group is a frozen dataclass; ``SessionOptions`` bundles them. Interfaces build these from their own flags or
+messages and pass them to ``Session``; nothing else in the engine holds a tunable constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class VadOptions:
+    threshold: float = 0.5  # speech probability that starts speech
+    neg_threshold: float = 0.35  # probability below which a chunk counts as silence (hysteresis)
+    min_speech_ms: int = 250  # shorter bursts are discarded as noise
+    min_silence_ms: int = 500  # silence that ends an utterance
+    pre_roll_ms: int = 300  # audio kept from before the onset and given to ASR
+    max_utterance_s: float = 30.0  # an utterance is cut here and transcribed
+
+
+@dataclass(frozen=True, slots=True)
+class AsrOptions:
+    model: str = "base"  # "base" = the shipped Whisper base; or any faster-whisper model name / local path
+    device: str = "cpu"
+    compute_type: str = "int8"
+    language: str | None = "en"
+    beam_size: int = 1
+    cpu_threads: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    fps: float = 2.0  # video frames per second kept from each video source
+    video_queue_frames: int = 8  # frames waiting for the model before the oldest is dropped
+    audio_queue_chunks: int = 18_750  # 10 minutes of 32 ms chunks: the hard limit before audio is dropped (reported)
+    audio_lag_warn_s: float = 2.0  # audio backlog that is reported as an error event
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOptions:
+    max_new_tokens: int = 96
+    context_seconds: float | None = None  # None = everything kept; 60 = the StreamingBench leaderboard setting
+    history_turns: int = 8  # dialogue turns passed back to the model
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    vad: VadOptions = field(default_factory=VadOptions)
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    ingest: IngestOptions = field(default_factory=IngestOptions)
+    response: ResponseOptions = field(default_factory=ResponseOptions)
+    metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events

@@ -1,0 +1,96 @@
+"""Turns per-window speech probabilities into speech onsets and finished utterances.
+
+Pure logic with no model inside, so it is tested with scripted probabilities. Windows are 512 samples (32 ms).
+Hysteresis: speech starts when p >= ``threshold`` and only counts as silence once p < ``neg_threshold``; an
+utterance ends after ``min_silence_ms`` of silence. Audio from ``pre_roll_ms`` before the onset is kept so the
+first phoneme reaches ASR. Bursts shorter than ``min_speech_ms`` end as ``Utterance(too_short=True)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.options import VadOptions
+from streams.items import SAMPLE_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class Onset:
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    start: float
+    end: float
+    samples: np.ndarray  # pre-roll included
+    too_short: bool = False
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+SegmentEvent = Onset | Utterance
+
+
+class SpeechSegmenter:
+    def __init__(self, options: VadOptions | None = None) -> None:
+        self.options = options or VadOptions()
+        o = self.options
+        self._pre_roll: deque[np.ndarray] = deque(maxlen=max(1, round(o.pre_roll_ms / 32)))
+        self._speech: list[np.ndarray] = []
+        self._start: float | None = None
+        self._pre_roll_samples = 0
+        self._silence_s = 0.0
+        self._last_voiced_end = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._start is not None
+
+    def push(self, t: float, window: np.ndarray, prob: float) -> list[SegmentEvent]:
+        """Feed one window starting at stream time ``t`` with its speech probability."""
+        o = self.options
+        end = t + len(window) / SAMPLE_RATE
+        if self._start is None:
+            if prob >= o.threshold:
+                self._start = t
+                self._pre_roll_samples = sum(len(w) for w in self._pre_roll)
+                self._speech = [*self._pre_roll, window]
+                self._pre_roll.clear()
+                self._silence_s = 0.0
+                self._last_voiced_end = end
+                return [Onset(t)]
+            self._pre_roll.append(window)
+            return []
+        self._speech.append(window)
+        if prob < o.neg_threshold:
+            self._silence_s += end - t
+        else:
+            self._silence_s = 0.0
+            self._last_voiced_end = end
+        if self._silence_s * 1000 >= o.min_silence_ms:
+            return [self._finish()]
+        if end - self._start >= o.max_utterance_s:
+            self._last_voiced_end = end
+            return [self._finish()]
+        return []
+
+    def flush(self) -> list[SegmentEvent]:
+        """End of stream: close an utterance in progress."""
+        return [self._finish()] if self._start is not None else []
+
+    def _finish(self) -> Utterance:
+        assert self._start is not None
+        start, end = self._start, self._last_voiced_end
+        keep = self._pre_roll_samples + round((end - start) * SAMPLE_RATE)
+        samples = np.concatenate(self._speech)[:keep] if self._speech else np.zeros(0, np.float32)
+        too_short = (end - start) * 1000 < self.options.min_speech_ms
+        self._start = None
+        self._speech = []
+        self._silence_s = 0.0
+        return Utterance(start=start, end=end, samples=samples.astype(np.float32, copy=False), too_short=too_short)

@@ -1,0 +1,591 @@
+"""The session: merges the input streams, runs the audio front end, asks the backend, and emits events.
+
+One event loop drives everything; model work runs in worker threads, each with its own single-thread executor so that
+calls of one kind stay ordered: ``ingest`` (video frames, audio and transcripts into the backend context), ``vad``
+(speech probabilities), ``asr`` (transcription) and ``answer`` (decoding).
+
+Pacing. File sources and scheduled text are merged by timestamp and released by the clock: in realtime as the media
+time comes due, in fast replay as soon as the engine is idle (every queued ingest, transcription and response done),
+so a fast replay emits the same events at the same stream times as a realtime one that keeps up. Live sources feed
+independently, stamped by the clock as they capture.
+
+Overflow. Video frames wait in a short drop-oldest queue (drops are counted in ``metrics``); audio waits in a deep
+queue whose backlog is reported as lag, and is only dropped past a hard limit, with an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.backends.base import AnswerRequest, BackendContext, Turn
+from engine.cancel import CancelToken
+from engine.choices import split_choices
+from engine.events import (
+    Error,
+    Event,
+    Metrics,
+    QueryAccepted,
+    QueryIgnored,
+    QuerySource,
+    ResponseDelta,
+    ResponseDone,
+    ResponseStarted,
+    SessionEnded,
+    SessionStarted,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+)
+from engine.gate import AnswerEverything, QueryPolicy
+from engine.options import SessionOptions
+from engine.segmenter import Onset, SpeechSegmenter, Utterance
+from engine.speech import Transcriber, VoiceDetector
+from streams.clock import Clock
+from streams.items import CHUNK_SAMPLES, AudioChunk, StreamItem, VideoFrame
+from streams.queues import DropOldestQueue, QueueClosed
+from streams.source import Source, SourceError
+
+
+class SubscriberOverflow(Exception):
+    """A subscriber fell more than its queue size behind and was disconnected."""
+
+
+class EventStream:
+    """One subscriber's bounded view of the session's events, in order."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=maxsize)
+        self.overflowed = False
+
+    def _offer(self, event: Event | None) -> None:
+        if self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            if self.overflowed and self._queue.empty():
+                raise SubscriberOverflow("event subscriber fell too far behind and was disconnected")
+            event = await self._queue.get()
+            if event is None:
+                return
+            yield event
+
+
+@dataclass
+class _Response:
+    response_id: str
+    query_id: str
+    query: str
+    t: float
+    turn_end_wall: float
+    accepted_wall: float
+    token: CancelToken
+    task: asyncio.Task[None] | None = None
+    delivered: str = ""
+    first_delta_wall: float | None = None
+
+
+class Session:
+    def __init__(
+        self,
+        context: BackendContext,
+        *,
+        clock: Clock,
+        backend_name: str = "backend",
+        options: SessionOptions | None = None,
+        vad: VoiceDetector | None = None,
+        transcriber: Transcriber | None = None,
+        policy: QueryPolicy | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self.context = context
+        self.clock = clock
+        self.backend_name = backend_name
+        self.options = options or SessionOptions()
+        self.vad = vad
+        self.transcriber = transcriber
+        self.policy = policy or AnswerEverything()
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.history: list[Turn] = []
+        self._subscribers: list[EventStream] = []
+        self._segmenter = SpeechSegmenter(self.options.vad)
+        self._pools = {
+            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-{self.session_id}")
+            for name in ("ingest", "vad", "asr", "answer")
+        }
+        self._video_q: DropOldestQueue[VideoFrame] = DropOldestQueue(self.options.ingest.video_queue_frames)
+        self._audio_q: DropOldestQueue[AudioChunk] = DropOldestQueue(self.options.ingest.audio_queue_chunks)
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._response: _Response | None = None
+        self._ids = itertools.count(1)
+        self._stopping = asyncio.Event()
+        self._ended = False
+        self._asr_chain: asyncio.Task[None] | None = None
+        # metrics
+        self._m_frames = 0
+        self._m_audio = 0
+        self._m_lag_max = 0.0
+        self._m_ttft: list[float] = []
+        self._m_started_wall = time.monotonic()
+        self._m_next_t = self.options.metrics_interval_s
+        self._m_frames_at_last = 0
+        self._m_wall_at_last = self._m_started_wall
+        self._lag_reported = False
+
+    # ------------------------------------------------------------------ events
+    def subscribe(self, maxsize: int = 100_000) -> EventStream:
+        """Receive every event from now on (bounded: a subscriber that falls ``maxsize`` behind is dropped)."""
+        stream = EventStream(maxsize)
+        self._subscribers.append(stream)
+        return stream
+
+    def emit(self, event: Event) -> None:
+        for sub in self._subscribers:
+            sub._offer(event)
+
+    def _error(self, source: str, message: str, fatal: bool = False) -> None:
+        self.emit(Error(t=self.clock.now(), source=source, message=message, fatal=fatal))
+
+    # ------------------------------------------------------------------ bookkeeping of pending work
+    def _begin(self) -> None:
+        self._pending += 1
+        self._idle.clear()
+
+    def _finish(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no ingest, transcription or response is pending."""
+        await self._idle.wait()
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _in(self, pool: str, fn: object, *args: object) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self._pools[pool], fn, *args)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ running
+    async def run(self, sources: Sequence[Source]) -> bool:
+        """Stream every source to its end (or until ``stop``); returns False when no source could be opened."""
+        self.emit(
+            SessionStarted(
+                t=self.clock.now(),
+                session_id=self.session_id,
+                backend=self.backend_name,
+                sources=[s.name for s in sources],
+            )
+        )
+        opened: list[Source] = []
+        for source in sources:
+            try:
+                await asyncio.to_thread(source.open)
+                opened.append(source)
+            except SourceError as exc:
+                self._error(source.name, str(exc))
+            except Exception as exc:
+                self._error(source.name, f"{source.name}: cannot open ({type(exc).__name__}: {exc})")
+        if sources and not opened:
+            await self._end("no source could be opened")
+            return False
+        workers = [self._spawn(self._video_worker(), "video-worker"), self._spawn(self._audio_worker(), "audio-worker")]
+        feeders = [self._spawn(self._feed_live(s), f"feed-{s.name}") for s in opened if s.live]
+        replayed = [s for s in opened if not s.live]
+        if replayed:
+            feeders.append(self._spawn(self._feed_replay(replayed), "feed-replay"))
+        stop_wait = asyncio.ensure_future(self._stopping.wait())
+        try:
+            if feeders:
+                await asyncio.wait(
+                    [stop_wait, asyncio.gather(*feeders, return_exceptions=True)], return_when=asyncio.FIRST_COMPLETED
+                )
+            else:
+                await stop_wait
+        finally:
+            stop_wait.cancel()
+            for task in feeders:
+                task.cancel()
+            await asyncio.gather(*feeders, return_exceptions=True)
+            for source in opened:
+                with contextlib.suppress(Exception):
+                    source.close()
+        reason = "stopped" if self._stopping.is_set() else "sources exhausted"
+        self._video_q.close()
+        self._audio_q.close()
+        await asyncio.gather(*workers, return_exceptions=True)
+        if not self._stopping.is_set():
+            await self._close_speech()
+            await self.wait_idle()
+        await self._end(reason)
+        return True
+
+    async def stop(self) -> None:
+        """End the session: stop the sources and cancel a response in flight."""
+        if self._response is not None:
+            self._cancel_response("cancelled", "session stopped")
+        self._stopping.set()
+
+    async def _end(self, reason: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._response is not None:
+            self._cancel_response("cancelled", reason)
+        pending = [t for t in self._tasks if not t.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._emit_metrics()
+        self.emit(SessionEnded(t=self.clock.now(), reason=reason))
+        for sub in self._subscribers:
+            sub._offer(None)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.context.close)
+
+    async def _feed_replay(self, sources: Sequence[Source]) -> None:
+        """Merge the replayed sources by timestamp and release items as the clock allows."""
+        iters = {s.name: s.items(self.clock.now).__aiter__() for s in sources}
+        order = itertools.count()
+        heap: list[tuple[float, int, str, StreamItem]] = []
+
+        async def pull(name: str) -> None:
+            try:
+                item = await iters[name].__anext__()
+            except StopAsyncIteration:
+                return
+            except SourceError as exc:
+                self._error(name, str(exc))
+                return
+            except Exception as exc:
+                self._error(name, f"{name}: failed ({type(exc).__name__}: {exc})")
+                return
+            heapq.heappush(heap, (item.t, next(order), name, item))
+
+        for name in iters:
+            await pull(name)
+        while heap:
+            t, _, name, item = heapq.heappop(heap)
+            if self.clock.paced_by_engine:
+                await self.wait_idle()
+            await self.clock.wait_until(t)
+            self._accept_item(item)
+            await pull(name)
+        if self.clock.paced_by_engine:
+            await self.wait_idle()
+
+    async def _feed_live(self, source: Source) -> None:
+        try:
+            async for item in source.items(self.clock.now):
+                self._accept_item(item)
+        except asyncio.CancelledError:
+            raise
+        except SourceError as exc:
+            self._error(source.name, f"{exc}; continuing with the other streams")
+        except Exception as exc:
+            self._error(
+                source.name, f"{source.name}: failed ({type(exc).__name__}: {exc}); continuing with the other streams"
+            )
+
+    def _accept_item(self, item: StreamItem) -> None:
+        if isinstance(item, VideoFrame):
+            self._begin()
+            if self._video_q.put_nowait(item) is not None:
+                self._finish()
+        elif isinstance(item, AudioChunk):
+            self._begin()
+            if self._audio_q.put_nowait(item) is not None:
+                self._finish()
+                self._error("audio", f"audio backlog over {self._audio_q.maxsize} chunks: oldest chunk dropped")
+        else:
+            self.submit_text(item.text, t=item.t)
+        self._maybe_emit_metrics()
+
+    # ------------------------------------------------------------------ video
+    async def _video_worker(self) -> None:
+        while True:
+            try:
+                frame = await self._video_q.get()
+            except QueueClosed:
+                return
+            try:
+                await self._in("ingest", self.context.ingest_frame, frame)
+                self._m_frames += 1
+            except Exception as exc:
+                self._error("backend", f"ingesting the frame at {frame.t:.2f} s failed: {type(exc).__name__}: {exc}")
+            finally:
+                self._finish()
+
+    # ------------------------------------------------------------------ audio
+    async def _audio_worker(self) -> None:
+        while True:
+            try:
+                first = await self._audio_q.get()
+            except QueueClosed:
+                return
+            batch = [first]
+            while len(self._audio_q) and len(batch) < 64:
+                batch.append(await self._audio_q.get())
+            try:
+                await self._process_audio(batch)
+            except Exception as exc:
+                self._error("audio", f"audio processing failed: {type(exc).__name__}: {exc}")
+            finally:
+                for _ in batch:
+                    self._finish()
+
+    async def _process_audio(self, batch: list[AudioChunk]) -> None:
+        self._m_audio += len(batch)
+        lag = max(0.0, self.clock.now() - batch[-1].end) if not self.clock.paced_by_engine else 0.0
+        self._m_lag_max = max(self._m_lag_max, lag)
+        if lag > self.options.ingest.audio_lag_warn_s and not self._lag_reported:
+            self._lag_reported = True
+            self._error("audio", f"audio processing is {lag:.1f} s behind the stream")
+        elif lag < self.options.ingest.audio_lag_warn_s / 2:
+            self._lag_reported = False
+        await self._in("ingest", self._ingest_audio_batch, batch)
+        if self.vad is None:
+            return
+        events = await self._in("vad", self._segment, batch)
+        for ev in events:  # type: ignore[union-attr]
+            if isinstance(ev, Onset):
+                self.emit(SpeechStarted(t=ev.t))
+            else:
+                self._on_utterance(ev)
+
+    def _ingest_audio_batch(self, batch: list[AudioChunk]) -> None:
+        for chunk in batch:
+            self.context.ingest_audio(chunk)
+
+    def _segment(self, batch: list[AudioChunk]) -> list[Onset | Utterance]:
+        assert self.vad is not None
+        out: list[Onset | Utterance] = []
+        for chunk in batch:
+            samples = chunk.samples
+            for i in range(0, len(samples) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES):
+                window = samples[i : i + CHUNK_SAMPLES]
+                prob = self.vad.probability(window)
+                out.extend(self._segmenter.push(chunk.t + i / 16_000, window, prob))
+        return out
+
+    async def _close_speech(self) -> None:
+        for ev in self._segmenter.flush():
+            if isinstance(ev, Utterance):
+                self._on_utterance(ev)
+        if self._asr_chain is not None:
+            await asyncio.shield(self._asr_chain)
+
+    def _on_utterance(self, utt: Utterance) -> None:
+        self.emit(SpeechStopped(t=utt.end, start=utt.start, duration=round(utt.duration, 3)))
+        if utt.too_short or self.transcriber is None:
+            return
+        self._begin()
+        previous = self._asr_chain
+        self._asr_chain = self._spawn(self._transcribe(utt, previous, time.monotonic()), "asr")
+
+    async def _transcribe(self, utt: Utterance, previous: asyncio.Task[None] | None, ended_wall: float) -> None:
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)  # transcripts come out in utterance order
+            started = time.perf_counter()
+            try:
+                text = await self._in("asr", self.transcriber.transcribe, utt.samples)  # type: ignore[union-attr]
+            except Exception as exc:
+                self._error(
+                    "asr",
+                    f"transcribing the utterance at {utt.start:.2f}-{utt.end:.2f} s failed: "
+                    f"{type(exc).__name__}: {exc}",
+                )
+                return
+            text = str(text).strip()
+            asr_ms = (time.perf_counter() - started) * 1000
+            self.emit(Transcript(t=self.clock.now(), text=text, start=utt.start, end=utt.end, asr_ms=round(asr_ms, 1)))
+            if text:
+                await self._in("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
+            decision = self.policy.decide(text, start=utt.start, end=utt.end)
+            if decision.accepted:
+                self._accept_query(text, "speech", ended_wall, reason=decision.reason, score=decision.score)
+            else:
+                self.emit(
+                    QueryIgnored(
+                        t=self.clock.now(), text=text, source="speech", reason=decision.reason, score=decision.score
+                    )
+                )
+        finally:
+            self._finish()
+
+    # ------------------------------------------------------------------ queries and responses
+    def submit_text(self, text: str, *, t: float | None = None) -> None:
+        """A text query typed to the assistant (always addressed to it). Interrupts a response in flight."""
+        if not text.strip():
+            self.emit(
+                QueryIgnored(t=self.clock.now() if t is None else t, text=text, source="text", reason="empty text")
+            )
+            return
+        self._accept_query(text.strip(), "text", time.monotonic())
+
+    def _accept_query(
+        self, text: str, source: QuerySource, turn_end_wall: float, *, reason: str = "", score: float | None = None
+    ) -> None:
+        query_id = f"q{next(self._ids)}"
+        now = self.clock.now()
+        self.emit(QueryAccepted(t=now, query_id=query_id, text=text, source=source, reason=reason, score=score))
+        if self._response is not None:
+            self._cancel_response("interrupted", f"new query {query_id}")
+        response = _Response(
+            response_id=f"r{next(self._ids)}",
+            query_id=query_id,
+            query=text,
+            t=now,
+            turn_end_wall=turn_end_wall,
+            accepted_wall=time.monotonic(),
+            token=CancelToken(),
+        )
+        self._response = response
+        self._begin()
+        response.task = self._spawn(self._respond(response), response.response_id)
+
+    def cancel_response(self, reason: str = "cancelled by client") -> bool:
+        """Cancel the response in flight (``response.done`` with status ``cancelled``); False when none."""
+        if self._response is None:
+            return False
+        self._cancel_response("cancelled", reason)
+        return True
+
+    def _cancel_response(self, status: str, reason: str) -> None:
+        response = self._response
+        if response is None:
+            return
+        self._response = None
+        response.token.cancel(reason)
+        if response.task is not None:
+            response.task.cancel()
+        self._close_response(response, status, reason)
+
+    def _close_response(self, response: _Response, status: str, reason: str = "") -> None:
+        ttft = latency = None
+        if response.first_delta_wall is not None:
+            ttft = round((response.first_delta_wall - response.accepted_wall) * 1000, 1)
+            latency = round((response.first_delta_wall - response.turn_end_wall) * 1000, 1)
+            self._m_ttft.append(ttft)
+        self.emit(
+            ResponseDone(
+                t=self.clock.now(),
+                response_id=response.response_id,
+                status=status,  # type: ignore[arg-type]
+                text=response.delivered,
+                reason=reason,
+                ttft_ms=ttft,
+                latency_ms=latency,
+            )
+        )
+        self.history.append(Turn("user", response.query, response.t))
+        self.history.append(Turn("assistant", response.delivered, self.clock.now(), interrupted=status != "completed"))
+
+    async def _respond(self, response: _Response) -> None:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[object] = asyncio.Queue()
+        done = object()
+        _, choices = split_choices(response.query)
+        o = self.options.response
+        request = AnswerRequest(
+            query=response.query,
+            t=response.t,
+            history=tuple(self.history[-o.history_turns :]),
+            context_seconds=o.context_seconds,
+            max_new_tokens=o.max_new_tokens,
+            choices=choices,
+        )
+        token = response.token
+
+        def decode() -> None:
+            try:
+                for piece in self.context.answer(request, token):
+                    if token.cancelled:
+                        break
+                    loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                loop.call_soon_threadsafe(pieces.put_nowait, done)
+            except Exception as exc:
+                loop.call_soon_threadsafe(pieces.put_nowait, exc)
+
+        self.emit(
+            ResponseStarted(
+                t=self.clock.now(), response_id=response.response_id, query_id=response.query_id, query=response.query
+            )
+        )
+        try:
+            self._pools["answer"].submit(decode)
+            while True:
+                piece = await pieces.get()
+                if piece is done:
+                    break
+                if isinstance(piece, Exception):
+                    self._error("backend", f"answering failed: {type(piece).__name__}: {piece}")
+                    if self._response is response:
+                        self._response = None
+                        self._close_response(response, "failed", f"{type(piece).__name__}: {piece}")
+                    return
+                text = str(piece)
+                if not text:
+                    continue
+                if response.first_delta_wall is None:
+                    response.first_delta_wall = time.monotonic()
+                response.delivered += text
+                self.emit(ResponseDelta(t=self.clock.now(), response_id=response.response_id, text=text))
+            if self._response is response:
+                self._response = None
+                self._close_response(response, "completed")
+        finally:
+            self._finish()
+
+    # ------------------------------------------------------------------ metrics
+    def _maybe_emit_metrics(self) -> None:
+        if self.clock.now() >= self._m_next_t:
+            self._emit_metrics()
+            while self._m_next_t <= self.clock.now():
+                self._m_next_t += self.options.metrics_interval_s
+
+    def _emit_metrics(self) -> None:
+        wall = time.monotonic()
+        window = max(1e-6, wall - self._m_wall_at_last)
+        values: dict[str, float] = {
+            "stream_s": round(self.clock.now(), 3),
+            "wall_s": round(wall - self._m_started_wall, 3),
+            "video_frames": self._m_frames,
+            "video_frames_dropped": self._video_q.dropped,
+            "ingest_fps": round((self._m_frames - self._m_frames_at_last) / window, 2),
+            "audio_chunks": self._m_audio,
+            "audio_chunks_dropped": self._audio_q.dropped,
+            "audio_lag_max_s": round(self._m_lag_max, 3),
+            "responses": len(self._m_ttft),
+        }
+        if self._m_ttft:
+            values["ttft_ms_last"] = self._m_ttft[-1]
+            values["ttft_ms_p50"] = float(np.percentile(self._m_ttft, 50))
+        self._m_frames_at_last = self._m_frames
+        self._m_wall_at_last = wall
+        self.emit(Metrics(t=self.clock.now(), values=values))

@@ -1,0 +1,1 @@
+"""Offline evaluation that replays media through the live engine."""
