@@ -41,9 +41,17 @@ class ChunkAssembler:
 
 
 def to_mono_16k(resampler: av.AudioResampler, frame: av.AudioFrame | None) -> np.ndarray:
-    """Resample one frame (or drain the resampler with None) to 16 kHz mono float32."""
-    parts = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    """Resample one frame (or drain the resampler with None) to 16 kHz and average the channels to mono.
+
+    The resampler must produce planar float (``fltp``) at 16 kHz in the input's own layout; averaging (rather than
+    FFmpeg's downmix matrix) keeps the level of correlated channels and can't clip.
+    """
+    parts = [f.to_ndarray().mean(axis=0) for f in resampler.resample(frame)]
     return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
+
+
+def make_resampler() -> av.AudioResampler:
+    return av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
 
 
 class AudioFileSource:
@@ -74,7 +82,7 @@ class AudioFileSource:
         if container is None:
             raise SourceError(f"{self.name}: not opened")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = make_resampler()
         assembler = ChunkAssembler()
         emitted = 0
 
@@ -148,7 +156,7 @@ class MicrophoneSource:
         assembler = ChunkAssembler()
         resampler = None
         if self._rate != SAMPLE_RATE or self._channels != 1:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            resampler = make_resampler()
         layout = "mono" if self._channels == 1 else "stereo"
         try:
             stream = sd.InputStream(

@@ -5,7 +5,7 @@ The real models have their own end-to-end tests; these only make timelines deter
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,9 +16,10 @@ from streams.items import AudioChunk, VideoFrame
 
 
 class ScriptedBackendContext:
-    """Answers with ``"answer to <query>"`` split into words; records everything it was given."""
+    """Answers with ``"answer to <query>"`` split into words (or ``words_per_answer`` filler words, each taking
+    ``seconds_per_word`` in the decoding thread); records everything it was given."""
 
-    def __init__(self, words_per_answer: int | None = None, step_event: threading.Event | None = None) -> None:
+    def __init__(self, words_per_answer: int | None = None, seconds_per_word: float = 0.0) -> None:
         self.frames: list[float] = []
         self.audio_chunks = 0
         self.transcripts: list[tuple[float, float, str]] = []
@@ -26,7 +27,7 @@ class ScriptedBackendContext:
         self.steps_after_cancel = 0
         self.closed = False
         self.words_per_answer = words_per_answer
-        self.step_event = step_event
+        self.seconds_per_word = seconds_per_word
 
     def ingest_frame(self, frame: VideoFrame) -> None:
         self.frames.append(frame.t)
@@ -44,11 +45,10 @@ class ScriptedBackendContext:
             words = [f"w{i}" for i in range(self.words_per_answer)]
         for i, word in enumerate(words):
             if cancel.cancelled:
-                self.steps_after_cancel += 0
                 return
-            if self.step_event is not None:
-                self.step_event.wait(5)
-                self.step_event.clear()
+            time.sleep(self.seconds_per_word)  # stands for the compute of one decoding step
+            if cancel.cancelled:
+                self.steps_after_cancel += 1
             yield word if i == 0 else " " + word
 
     def close(self) -> None:

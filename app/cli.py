@@ -1,0 +1,202 @@
+"""The ``omnistream`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from app.printer import EventPrinter
+from engine.backends.registry import BACKENDS, check_all
+from engine.options import IngestOptions, ResponseOptions, SessionOptions
+from engine.runtime import EngineConfig, open_session
+from streams.audio import AudioFileSource, MicrophoneSource
+from streams.clock import Clock, LiveClock, ReplayClock
+from streams.source import Source
+from streams.text import ScheduledTextSource, parse_timed_text
+from streams.video import VideoFileSource, WebcamSource
+
+log = logging.getLogger("omnistream")
+
+
+def _context(value: str) -> float | None:
+    if value == "all":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--context must be a number of seconds or 'all', got {value!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("--context must be positive")
+    return seconds
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return number
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that builds sessions."""
+    parser.add_argument("--backend", default="cascade", choices=sorted(BACKENDS), help="model backend")
+    parser.add_argument("--model", default=None, help="model id or local path for the backend (backend default)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--asr-model", default="base", help="faster-whisper model name or path ('base' = shipped)")
+    parser.add_argument("--fps", type=_positive, default=2.0, help="video frames per second given to the model")
+    parser.add_argument(
+        "--context",
+        type=_context,
+        default=None,
+        metavar="SECONDS|all",
+        help="stream context a question may use (default all)",
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+
+
+def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineConfig:
+    base = SessionOptions()
+    options = SessionOptions(
+        vad=base.vad,
+        asr=type(base.asr)(**{**_fields(base.asr), "model": args.asr_model}),
+        ingest=IngestOptions(fps=args.fps),
+        response=ResponseOptions(max_new_tokens=args.max_new_tokens, context_seconds=args.context),
+    )
+    return EngineConfig(backend=args.backend, model=args.model, device=args.device, options=options, speech=speech)
+
+
+def _fields(obj: object) -> dict[str, object]:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a session on files, devices and text; print events")
+    p.add_argument("--sample", action="store_true", help="replay the generated sample clip (video + spoken question)")
+    p.add_argument("--video", action="append", default=[], metavar="PATH|URL", help="video file or stream URL")
+    p.add_argument("--webcam", type=int, action="append", default=[], metavar="N", help="camera index")
+    p.add_argument("--audio", action="append", default=[], metavar="PATH", help="audio file (any rate/channels)")
+    p.add_argument("--mic", action="store_true", help="live microphone")
+    p.add_argument("--no-video-audio", action="store_true", help="ignore the audio track of --video files")
+    p.add_argument("--text", action="append", default=[], metavar="TEXT[@SECONDS]", help="typed query, optional time")
+    p.add_argument("--pace", default="realtime", choices=["realtime", "fast"], help="replay pacing of files")
+    p.add_argument("--events", default="pretty", choices=["pretty", "jsonl"], help="output format on stdout")
+    p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on the stream's audio")
+    add_engine_arguments(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def build_sources(args: argparse.Namespace) -> tuple[list[Source], list[str]]:
+    """Sources for ``run``; returns them with the errors of arguments that could not become sources."""
+    sources: list[Source] = []
+    errors: list[str] = []
+    videos = list(args.video)
+    if args.sample:
+        from app.sample import sample_clip
+
+        videos.append(str(sample_clip()))
+    for path in videos:
+        sources.append(VideoFileSource(path, fps=args.fps))
+        if not args.no_video_audio and "://" not in path and _has_audio(path):
+            sources.append(AudioFileSource(path, name=f"audio:{path.rsplit('/', 1)[-1]}"))
+    sources.extend(WebcamSource(index, fps=args.fps) for index in args.webcam)
+    sources.extend(AudioFileSource(path) for path in args.audio)
+    if args.mic:
+        sources.append(MicrophoneSource())
+    lines = []
+    for spec in args.text:
+        try:
+            lines.append(parse_timed_text(spec))
+        except ValueError as exc:
+            errors.append(f"--text {spec!r}: {exc}")
+    if lines:
+        sources.append(ScheduledTextSource(lines))
+    return sources, errors
+
+
+def _has_audio(path: str) -> bool:
+    import av
+
+    try:
+        with av.open(path) as container:
+            return bool(container.streams.audio)
+    except (av.FFmpegError, OSError):
+        return False  # the video source reports the unreadable file
+
+
+async def _run(args: argparse.Namespace) -> int:
+    sources, errors = build_sources(args)
+    for message in errors:
+        print(f"error: {message}", file=sys.stderr)
+    if not sources:
+        print("error: nothing to run: give --sample, --video, --webcam, --audio, --mic or --text", file=sys.stderr)
+        return 2
+    clock: Clock = LiveClock() if any(s.live for s in sources) else ReplayClock(args.pace)
+    config = engine_config(args, speech=not args.no_speech)
+    try:
+        session = await open_session(config, clock)
+    except Exception as exc:
+        print(f"error: cannot start the {args.backend} backend: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    printer = EventPrinter(args.events, sys.stdout)
+    events = session.subscribe()
+
+    async def show() -> None:
+        async for event in events:
+            printer.show(event)
+
+    shower = asyncio.create_task(show())
+    try:
+        ran = await session.run(sources)
+    except asyncio.CancelledError:
+        await session.stop()
+        raise
+    finally:
+        await shower
+    return 0 if ran else 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from engine.model_files import describe_speech_assets
+
+    for status in [*check_all(), *describe_speech_assets()]:
+        mark = "ready  " if status.ready else "missing"
+        print(f"{status.backend:<10} {mark}  {status.detail}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnistream", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    p = sub.add_parser("models", help="list backends and whether their assets are present and loadable")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
