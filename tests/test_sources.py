@@ -79,7 +79,7 @@ async def test_audio_of_any_rate_and_channel_count_becomes_16k_mono_chunks(tmp_p
 async def test_empty_audio_and_video_without_audio_are_clear_errors(tmp_path):
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0, np.float32), 16_000)
-    with pytest.raises(SourceError, match="audio:empty.wav: the audio track is empty"):
+    with pytest.raises(SourceError, match=r"audio:empty\.wav: the audio track is empty"):
         await collect(AudioFileSource(str(empty)))
     silent_video = tmp_path / "v.mp4"
     write_video(silent_video, 0.5)
