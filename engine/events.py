@@ -115,6 +115,53 @@ class ResponseDone(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ResponsePaused(Event):
+    """Output of the response stopped at ``t`` because the user started speaking (barge-in candidate)."""
+
+    type: ClassVar[str] = "response.paused"
+    response_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseResumed(Event):
+    """A paused response goes on where it stopped: the interruption was false (noise, cough, backchannel)."""
+
+    type: ClassVar[str] = "response.resumed"
+    response_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstructionAdded(Event):
+    """A standing instruction the engine now watches for without being asked again."""
+
+    type: ClassVar[str] = "instruction.added"
+    instruction_id: str
+    condition: str
+    say: str
+    query_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstructionRemoved(Event):
+    type: ClassVar[str] = "instruction.removed"
+    instruction_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proactive(Event):
+    """The assistant speaks up by itself: a standing instruction came true at ``t``."""
+
+    type: ClassVar[str] = "proactive"
+    instruction_id: str
+    text: str
+    condition: str
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Metrics(Event):
     type: ClassVar[str] = "metrics"
     values: dict[str, float]
@@ -147,6 +194,11 @@ AnyEvent = (
     | ResponseStarted
     | ResponseDelta
     | ResponseDone
+    | ResponsePaused
+    | ResponseResumed
+    | InstructionAdded
+    | InstructionRemoved
+    | Proactive
     | Metrics
     | Error
     | SessionEnded

@@ -45,9 +45,26 @@ class ResponseOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnOptions:
+    """Barge-in: what the user's speech does to a response that is streaming."""
+
+    barge_in: bool = True  # speech onset pauses the response at once
+    interrupt_after_s: float = 0.6  # speech lasting this long cancels the paused response, before any transcript
+    false_interruption_timeout_s: float = 1.5  # no query this long after the onset: the paused response resumes
+
+
+@dataclass(frozen=True, slots=True)
+class ProactiveOptions:
+    check_interval_s: float = 1.0  # stream seconds between checks of the standing instructions
+    max_instructions: int = 16
+
+
+@dataclass(frozen=True, slots=True)
 class SessionOptions:
     vad: VadOptions = field(default_factory=VadOptions)
     asr: AsrOptions = field(default_factory=AsrOptions)
     ingest: IngestOptions = field(default_factory=IngestOptions)
     response: ResponseOptions = field(default_factory=ResponseOptions)
+    turns: TurnOptions = field(default_factory=TurnOptions)
+    proactive: ProactiveOptions = field(default_factory=ProactiveOptions)
     metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events

@@ -21,9 +21,9 @@ import heapq
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,8 @@ from engine.events import (
     QuerySource,
     ResponseDelta,
     ResponseDone,
+    ResponsePaused,
+    ResponseResumed,
     ResponseStarted,
     SessionEnded,
     SessionStarted,
@@ -51,7 +53,7 @@ from engine.options import SessionOptions
 from engine.segmenter import Onset, SpeechSegmenter, Utterance
 from engine.speech import Transcriber, VoiceDetector
 from streams.clock import Clock
-from streams.items import CHUNK_SAMPLES, AudioChunk, StreamItem, VideoFrame
+from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
 from streams.queues import DropOldestQueue, QueueClosed
 from streams.source import Source, SourceError
 
@@ -100,6 +102,9 @@ class _Response:
     task: asyncio.Task[None] | None = None
     delivered: str = ""
     first_delta_wall: float | None = None
+    paused_at: float | None = None  # stream time of the speech onset that paused it
+    held: list[str] = field(default_factory=list)  # pieces decoded while paused
+    unpaused: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Session:
@@ -138,9 +143,12 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._response: _Response | None = None
         self._ids = itertools.count(1)
+        self._timer_seq = itertools.count()
         self._stopping = asyncio.Event()
         self._ended = False
         self._asr_chain: asyncio.Task[None] | None = None
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._speaking_since: float | None = None
         # metrics
         self._m_frames = 0
         self._m_audio = 0
@@ -240,6 +248,8 @@ class Session:
         if not self._stopping.is_set():
             await self._close_speech()
             await self.wait_idle()
+            self._run_timers(float("inf"))
+            await self.wait_idle()
         await self._end(reason)
         return True
 
@@ -312,6 +322,7 @@ class Session:
             )
 
     def _accept_item(self, item: StreamItem) -> None:
+        self._run_timers(self.clock.now())
         if isinstance(item, VideoFrame):
             self._begin()
             if self._video_q.put_nowait(item) is not None:
@@ -370,27 +381,35 @@ class Session:
         await self._in("ingest", self._ingest_audio_batch, batch)
         if self.vad is None:
             return
-        events = await self._in("vad", self._segment, batch)
-        for ev in events:  # type: ignore[union-attr]
+        events, voiced_until = await self._in("vad", self._segment, batch)  # type: ignore[misc]
+        for ev in events:
             if isinstance(ev, Onset):
                 self.emit(SpeechStarted(t=ev.t))
+                self._on_onset(ev.t)
             else:
                 self._on_utterance(ev)
+        if voiced_until is not None:
+            self._on_voiced(voiced_until)
 
     def _ingest_audio_batch(self, batch: list[AudioChunk]) -> None:
         for chunk in batch:
             self.context.ingest_audio(chunk)
 
-    def _segment(self, batch: list[AudioChunk]) -> list[Onset | Utterance]:
+    def _segment(self, batch: list[AudioChunk]) -> tuple[list[Onset | Utterance], float | None]:
+        """VAD + segmentation of a batch; also returns the end of the last voiced window while in speech."""
         assert self.vad is not None
         out: list[Onset | Utterance] = []
+        voiced_until = None
         for chunk in batch:
             samples = chunk.samples
             for i in range(0, len(samples) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES):
                 window = samples[i : i + CHUNK_SAMPLES]
                 prob = self.vad.probability(window)
-                out.extend(self._segmenter.push(chunk.t + i / 16_000, window, prob))
-        return out
+                start = chunk.t + i / SAMPLE_RATE
+                out.extend(self._segmenter.push(start, window, prob))
+                if self._segmenter.in_speech and prob >= self.options.vad.neg_threshold:
+                    voiced_until = start + CHUNK_SAMPLES / SAMPLE_RATE
+        return out, voiced_until
 
     async def _close_speech(self) -> None:
         for ev in self._segmenter.flush():
@@ -400,6 +419,7 @@ class Session:
             await asyncio.shield(self._asr_chain)
 
     def _on_utterance(self, utt: Utterance) -> None:
+        self._speaking_since = None
         self.emit(SpeechStopped(t=utt.end, start=utt.start, duration=round(utt.duration, 3)))
         if utt.too_short or self.transcriber is None:
             return
@@ -437,6 +457,56 @@ class Session:
                 )
         finally:
             self._finish()
+
+    # ------------------------------------------------------------------ stream-time timers
+    def _at(self, t: float, action: Callable[[], None]) -> None:
+        """Run ``action`` once stream time reaches ``t`` (checked as items arrive, so it works in fast replay)."""
+        heapq.heappush(self._timers, (t, next(self._timer_seq), action))
+
+    def _run_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, _, action = heapq.heappop(self._timers)
+            action()
+
+    # ------------------------------------------------------------------ barge-in
+    def _on_onset(self, t: float) -> None:
+        """Speech began: pause a streaming response and decide later whether this was a real interruption."""
+        self._speaking_since = t
+        response = self._response
+        turns = self.options.turns
+        if response is None or not turns.barge_in or response.paused_at is not None:
+            return
+        response.paused_at = t
+        self.emit(ResponsePaused(t=self.clock.now(), response_id=response.response_id, reason="speech started"))
+
+        def no_query() -> None:
+            if self._response is response and response.paused_at == t:
+                self._resume(response, f"false interruption: no query within {turns.false_interruption_timeout_s:g} s")
+
+        self._at(t + turns.false_interruption_timeout_s, no_query)
+
+    def _on_voiced(self, until: float) -> None:
+        """Voice activity continued up to ``until``: speech long enough turns a pause into an interruption."""
+        response = self._response
+        onset = self._speaking_since
+        limit = self.options.turns.interrupt_after_s
+        if response is None or onset is None or response.paused_at != onset or until - onset < limit:
+            return
+        self._cancel_response("interrupted", f"barge-in: speech longer than {limit:g} s")
+
+    def _resume(self, response: _Response, reason: str) -> None:
+        self.emit(ResponseResumed(t=self.clock.now(), response_id=response.response_id, reason=reason))
+        response.paused_at = None
+        if response.held:
+            self._deliver(response, "".join(response.held))
+            response.held.clear()
+        response.unpaused.set()
+
+    def _deliver(self, response: _Response, text: str) -> None:
+        if response.first_delta_wall is None:
+            response.first_delta_wall = time.monotonic()
+        response.delivered += text
+        self.emit(ResponseDelta(t=self.clock.now(), response_id=response.response_id, text=text))
 
     # ------------------------------------------------------------------ queries and responses
     def submit_text(self, text: str, *, t: float | None = None) -> None:
@@ -537,6 +607,7 @@ class Session:
                 t=self.clock.now(), response_id=response.response_id, query_id=response.query_id, query=response.query
             )
         )
+        counted = True  # this response counts as pending work while it decodes
         try:
             self._pools["answer"].submit(decode)
             while True:
@@ -552,15 +623,21 @@ class Session:
                 text = str(piece)
                 if not text:
                     continue
-                if response.first_delta_wall is None:
-                    response.first_delta_wall = time.monotonic()
-                response.delivered += text
-                self.emit(ResponseDelta(t=self.clock.now(), response_id=response.response_id, text=text))
+                if response.paused_at is not None:
+                    response.held.append(text)
+                else:
+                    self._deliver(response, text)
+            if response.paused_at is not None:
+                # decoded completely while paused: wait (not as pending work) for resume or interruption
+                self._finish()
+                counted = False
+                await response.unpaused.wait()
             if self._response is response:
                 self._response = None
                 self._close_response(response, "completed")
         finally:
-            self._finish()
+            if counted:
+                self._finish()
 
     # ------------------------------------------------------------------ metrics
     def _maybe_emit_metrics(self) -> None:
