@@ -33,7 +33,10 @@ from engine.choices import split_choices
 from engine.events import (
     Error,
     Event,
+    InstructionAdded,
+    InstructionRemoved,
     Metrics,
+    Proactive,
     QueryAccepted,
     QueryIgnored,
     QuerySource,
@@ -50,6 +53,7 @@ from engine.events import (
 )
 from engine.gate import AnswerEverything, QueryPolicy
 from engine.options import SessionOptions
+from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
 from engine.segmenter import Onset, SpeechSegmenter, Utterance
 from engine.speech import Transcriber, VoiceDetector
 from streams.clock import Clock
@@ -149,6 +153,8 @@ class Session:
         self._asr_chain: asyncio.Task[None] | None = None
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._speaking_since: float | None = None
+        self.instructions: dict[str, Instruction] = {}
+        self._checks_armed = False
         # metrics
         self._m_frames = 0
         self._m_audio = 0
@@ -537,7 +543,9 @@ class Session:
         )
         self._response = response
         self._begin()
-        response.task = self._spawn(self._respond(response), response.response_id)
+        response.task = self._spawn(
+            self._respond(response, self._standing_instruction(query_id, text)), response.response_id
+        )
 
     def cancel_response(self, reason: str = "cancelled by client") -> bool:
         """Cancel the response in flight (``response.done`` with status ``cancelled``); False when none."""
@@ -576,7 +584,8 @@ class Session:
         self.history.append(Turn("user", response.query, response.t))
         self.history.append(Turn("assistant", response.delivered, self.clock.now(), interrupted=status != "completed"))
 
-    async def _respond(self, response: _Response) -> None:
+    async def _respond(self, response: _Response, reply: str | None = None) -> None:
+        """Stream the backend's answer to the response's query, or ``reply`` when the engine answers itself."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[object] = asyncio.Queue()
         done = object()
@@ -594,7 +603,7 @@ class Session:
 
         def decode() -> None:
             try:
-                for piece in self.context.answer(request, token):
+                for piece in self.context.answer(request, token) if reply is None else [reply]:
                     if token.cancelled:
                         break
                     loop.call_soon_threadsafe(pieces.put_nowait, piece)
@@ -638,6 +647,91 @@ class Session:
         finally:
             if counted:
                 self._finish()
+
+    # ------------------------------------------------------------------ standing instructions
+    def _standing_instruction(self, query_id: str, text: str) -> str | None:
+        """Handle a query that sets or cancels standing instructions; returns the engine's reply, or None."""
+        if parse_cancel(text):
+            removed = list(self.instructions)
+            for instruction_id in removed:
+                self.cancel_instruction(instruction_id, "cancelled by the user")
+            return f"OK, I stopped {len(removed)} standing instruction{'s' if len(removed) != 1 else ''}."
+        instruction = parse_instruction(text)
+        if instruction is None:
+            return None
+        if not isinstance(self.context, ChecksConditions):
+            self._error(
+                "proactive",
+                f"the {self.backend_name} backend cannot watch for conditions: '{instruction.condition}' was not kept",
+            )
+            return f"Sorry, I can't watch for that with the {self.backend_name} backend."
+        if len(self.instructions) >= self.options.proactive.max_instructions:
+            self._error(
+                "proactive", f"too many standing instructions (limit {self.options.proactive.max_instructions})"
+            )
+            return "Sorry, I'm already watching for too many things; cancel some first."
+        instruction_id = f"i{next(self._ids)}"
+        self.instructions[instruction_id] = instruction
+        self.emit(
+            InstructionAdded(
+                t=self.clock.now(),
+                instruction_id=instruction_id,
+                condition=instruction.condition,
+                say=instruction.say,
+                query_id=query_id,
+            )
+        )
+        if not self._checks_armed:
+            self._checks_armed = True
+            self._at(self.clock.now() + self.options.proactive.check_interval_s, self._check_instructions)
+        return f"OK, I'll tell you when {instruction.condition}."
+
+    def cancel_instruction(self, instruction_id: str, reason: str = "cancelled") -> bool:
+        if self.instructions.pop(instruction_id, None) is None:
+            return False
+        self.emit(InstructionRemoved(t=self.clock.now(), instruction_id=instruction_id, reason=reason))
+        return True
+
+    def _check_instructions(self) -> None:
+        if not self.instructions:
+            self._checks_armed = False
+            return
+        self._begin()
+        self._spawn(self._run_checks(), "instruction-checks")
+
+    async def _run_checks(self) -> None:
+        try:
+            t = self.clock.now()
+            for instruction_id, instruction in list(self.instructions.items()):
+                check = self.context.check_condition  # type: ignore[attr-defined]
+                try:
+                    result = await self._in("ingest", check, instruction.condition, t)
+                except Exception as exc:
+                    self._error("proactive", f"checking '{instruction.condition}' failed: {type(exc).__name__}: {exc}")
+                    continue
+                if instruction_id not in self.instructions:
+                    continue
+                if result is None:
+                    self._error("proactive", f"the {self.backend_name} backend cannot check '{instruction.condition}'")
+                    self.cancel_instruction(instruction_id, "cannot be checked")
+                elif result.met:  # type: ignore[union-attr]
+                    self.emit(
+                        Proactive(
+                            t=self.clock.now(),
+                            instruction_id=instruction_id,
+                            text=instruction.say,
+                            condition=instruction.condition,
+                            score=round(result.score, 3),
+                        )
+                    )  # type: ignore[union-attr]
+                    self.history.append(Turn("assistant", instruction.say, self.clock.now()))
+                    self.cancel_instruction(instruction_id, "fired")
+            if self.instructions:
+                self._at(t + self.options.proactive.check_interval_s, self._check_instructions)
+            else:
+                self._checks_armed = False
+        finally:
+            self._finish()
 
     # ------------------------------------------------------------------ metrics
     def _maybe_emit_metrics(self) -> None:

@@ -1,0 +1,69 @@
+"""Standing instructions: "tell me when the scoreboard shows 3", "when someone enters, say hello".
+
+``parse_instruction`` recognises an instruction in a query and splits it into the condition to watch and what to say
+when it comes true; ``parse_cancel`` recognises a request to drop them. The session keeps the instructions and asks
+the backend context to check each condition as the stream goes on (``check_condition``, an optional capability of a
+backend context: a context without it cannot take instructions).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+_LEAD = r"(?:please\s+|can you\s+|could you\s+|hey\s+\w+,?\s+)?"
+_WHEN = r"(?:when(?:ever)?|if|once|as soon as)"
+_NOTIFY = (
+    r"(?:tell|let|notify|alert|warn|ping|remind|inform|call out to)\s+(?:me|us)(?:\s+know)?"
+    r"|say something|speak up|shout"
+)
+_NOTIFY_WHEN = re.compile(rf"^{_LEAD}(?:{_NOTIFY})\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S)
+_WHEN_SAY = re.compile(
+    rf"^{_LEAD}{_WHEN}\s+(?P<cond>.+?),?\s+(?:say|tell me|announce|shout)\s+(?P<say>.+?)[.!?]*$", re.I | re.S
+)
+_SAY_WHEN = re.compile(rf"^{_LEAD}(?:say|announce|shout)\s+(?P<say>.+?)\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S)
+_CANCEL = re.compile(
+    r"^(?:please\s+)?(?:stop|cancel|forget|clear|drop)\b.*\b(?:alert|alerts|reminder|reminders|instruction|"
+    r"instructions|watching|telling me|notifying me|notifications)\b",
+    re.I | re.S,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    condition: str
+    say: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionCheck:
+    met: bool
+    score: float
+    evidence: str = ""
+
+
+@runtime_checkable
+class ChecksConditions(Protocol):
+    def check_condition(self, condition: str, t: float) -> ConditionCheck | None:
+        """Whether ``condition`` holds in the stream at time ``t``; None when this context cannot judge it."""
+        ...
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip(" ,.;:!?\"'")
+
+
+def parse_instruction(text: str) -> Instruction | None:
+    for pattern in (_WHEN_SAY, _SAY_WHEN, _NOTIFY_WHEN):
+        m = pattern.match(text.strip())
+        if m:
+            condition = _clean(m.group("cond"))
+            say = _clean(m.groupdict().get("say") or "") or f"Now: {condition}."
+            if condition:
+                return Instruction(condition=condition, say=say)
+    return None
+
+
+def parse_cancel(text: str) -> bool:
+    return bool(_CANCEL.match(text.strip()))
