@@ -51,6 +51,8 @@ class TurnOptions:
     barge_in: bool = True  # speech onset pauses the response at once
     interrupt_after_s: float = 0.6  # speech lasting this long cancels the paused response, before any transcript
     false_interruption_timeout_s: float = 1.5  # no query this long after the onset: the paused response resumes
+    echo_threshold: float = 0.55  # correlation with the assistant's own playback above which mic audio is echo
+    echo_max_delay_s: float = 0.3  # longest loudspeaker → microphone delay considered
 
 
 @dataclass(frozen=True, slots=True)

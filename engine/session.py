@@ -30,6 +30,7 @@ import numpy as np
 from engine.backends.base import AnswerRequest, BackendContext, Turn
 from engine.cancel import CancelToken
 from engine.choices import split_choices
+from engine.echo import EchoGuard
 from engine.events import (
     Error,
     Event,
@@ -135,6 +136,9 @@ class Session:
         self.history: list[Turn] = []
         self._subscribers: list[EventStream] = []
         self._segmenter = SpeechSegmenter(self.options.vad)
+        self.echo = EchoGuard(
+            threshold=self.options.turns.echo_threshold, max_delay_s=self.options.turns.echo_max_delay_s
+        )
         self._pools = {
             name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-{self.session_id}")
             for name in ("ingest", "vad", "asr", "answer")
@@ -410,8 +414,10 @@ class Session:
             samples = chunk.samples
             for i in range(0, len(samples) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES):
                 window = samples[i : i + CHUNK_SAMPLES]
-                prob = self.vad.probability(window)
                 start = chunk.t + i / SAMPLE_RATE
+                prob = self.vad.probability(window)
+                if self.echo.is_echo(start, window):  # called for every window: it keeps the mic history
+                    prob = 0.0
                 out.extend(self._segmenter.push(start, window, prob))
                 if self._segmenter.in_speech and prob >= self.options.vad.neg_threshold:
                     voiced_until = start + CHUNK_SAMPLES / SAMPLE_RATE
@@ -463,6 +469,10 @@ class Session:
                 )
         finally:
             self._finish()
+
+    def note_playback(self, t: float, samples: np.ndarray) -> None:
+        """The assistant's own audio, played from stream time ``t``: its echo in the microphone is not the user."""
+        self.echo.add_playback(t, samples)
 
     # ------------------------------------------------------------------ stream-time timers
     def _at(self, t: float, action: Callable[[], None]) -> None:
