@@ -39,6 +39,11 @@ class EchoGuard:
             while self._segments and self._segments[0][0] + len(self._segments[0][1]) / SAMPLE_RATE < end - self.keep_s:
                 self._segments.popleft()
 
+    def playback_intervals(self) -> list[tuple[float, float]]:
+        """Stream-time intervals during which the assistant's audio was playing."""
+        with self._lock:
+            return [(t, t + len(samples) / SAMPLE_RATE) for t, samples in self._segments]
+
     def _reference(self, t: float, n: int) -> np.ndarray | None:
         """Played audio from ``max_delay`` before ``t`` to the end of the window, or None when nothing played."""
         start = t - self.max_delay / SAMPLE_RATE

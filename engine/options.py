@@ -56,6 +56,26 @@ class TurnOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class GateOptions:
+    threshold: float | None = None  # accepting probability; None = the one stored with the trained weights
+    assistant_name: str | None = None  # calling the assistant by this name accepts the utterance
+    far_field_dbfs: float = -40.0  # utterances quieter than this count as far-field (TV, people across the room)
+    far_field_penalty: float = 2.0  # logit taken off far-field utterances
+    long_utterance_s: float = 12.0  # utterances longer than this are more likely narration or conversation
+    long_utterance_penalty: float = 1.0  # logit taken off long utterances
+    max_playback_overlap: float = 0.5  # share of the utterance overlapping assistant playback that marks it as echo
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_playback_overlap <= 1.0:
+            raise ValueError(f"max_playback_overlap must be in (0, 1], got {self.max_playback_overlap}")
+        if self.far_field_penalty < 0 or self.long_utterance_penalty < 0:
+            raise ValueError(
+                f"penalties must be >= 0, got far_field_penalty={self.far_field_penalty} "
+                f"long_utterance_penalty={self.long_utterance_penalty}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class ProactiveOptions:
     check_interval_s: float = 1.0  # stream seconds between checks of the standing instructions
     max_instructions: int = 16
@@ -69,4 +89,6 @@ class SessionOptions:
     response: ResponseOptions = field(default_factory=ResponseOptions)
     turns: TurnOptions = field(default_factory=TurnOptions)
     proactive: ProactiveOptions = field(default_factory=ProactiveOptions)
+    gate_mode: str = "gate"  # always | gate (learned, no wake word) | wake (needs gate.assistant_name)
+    gate: GateOptions = field(default_factory=GateOptions)
     metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events

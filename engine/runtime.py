@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.backends.registry import get_backend
-from engine.gate import AnswerEverything, QueryPolicy
-from engine.options import AsrOptions, SessionOptions
+from engine.gate import QueryPolicy
+from engine.options import AsrOptions, GateOptions, SessionOptions
 from engine.session import Session
 from engine.speech import Transcriber, VoiceDetector
 from streams.clock import Clock
@@ -28,7 +28,7 @@ class EngineConfig:
     device: str = "auto"
     options: SessionOptions = field(default_factory=SessionOptions)
     speech: bool = True  # run VAD + ASR on the stream's audio
-    policy: QueryPolicy = field(default_factory=AnswerEverything)
+    policy: QueryPolicy | None = None  # None: built from options.gate_mode / options.gate
 
 
 def load_vad() -> VoiceDetector:
@@ -46,14 +46,40 @@ def load_transcriber(options: AsrOptions) -> Transcriber:
         return WhisperTranscriber(options)
 
 
+_policies: dict[tuple[str, GateOptions], QueryPolicy] = {}
+
+
+def load_policy(mode: str, options: GateOptions) -> QueryPolicy:
+    """The shared query policy for a gate mode (the learned gate's models load once per process)."""
+    from engine.gate_policies import LearnedGate, make_policy
+
+    key = (mode, options)
+    with _speech_lock:
+        policy = _policies.get(key)
+        if policy is None:
+            if mode == "wake":
+                policy = make_policy("wake", name=options.assistant_name or "")
+            elif mode == "gate":
+                policy = make_policy("gate", **{f.name: getattr(options, f.name) for f in fields(options)})
+            else:
+                policy = make_policy(mode)
+            if isinstance(policy, LearnedGate):
+                policy.load()
+            _policies[key] = policy
+        return policy
+
+
 async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | None = None, **kwargs: Any) -> Session:
     """Load (or reuse) the models for ``config`` in worker threads and return a new session."""
     backend = await asyncio.to_thread(get_backend, config.backend, model=config.model, device=config.device)
     context = await asyncio.to_thread(backend.open_context)
     vad = transcriber = None
+    policy = config.policy
     if config.speech:
         vad = await asyncio.to_thread(load_vad)
         transcriber = await asyncio.to_thread(load_transcriber, config.options.asr)
+        if policy is None:
+            policy = await asyncio.to_thread(load_policy, config.options.gate_mode, config.options.gate)
     return Session(
         context,
         clock=clock,
@@ -61,7 +87,7 @@ async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | 
         options=config.options,
         vad=vad,
         transcriber=transcriber,
-        policy=config.policy,
+        policy=policy,
         session_id=session_id,
         **kwargs,
     )

@@ -52,7 +52,7 @@ from engine.events import (
     SpeechStopped,
     Transcript,
 )
-from engine.gate import AnswerEverything, QueryPolicy
+from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
 from engine.options import SessionOptions
 from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
 from engine.segmenter import Onset, SpeechSegmenter, Utterance
@@ -458,7 +458,7 @@ class Session:
             self.emit(Transcript(t=self.clock.now(), text=text, start=utt.start, end=utt.end, asr_ms=round(asr_ms, 1)))
             if text:
                 await self._in("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
-            decision = self.policy.decide(text, start=utt.start, end=utt.end)
+            decision = await self._in("asr", self._decide, text, utt)
             if decision.accepted:
                 self._accept_query(text, "speech", ended_wall, reason=decision.reason, score=decision.score)
             else:
@@ -523,6 +523,13 @@ class Session:
             response.first_delta_wall = time.monotonic()
         response.delivered += text
         self.emit(ResponseDelta(t=self.clock.now(), response_id=response.response_id, text=text))
+
+    def _decide(self, text: str, utt: Utterance) -> GateDecision:
+        """Gate decision with the utterance's acoustic features (blocking: the learned gate runs a model)."""
+        features = utterance_features(
+            utt.samples, start=utt.start, end=utt.end, playback=self.echo.playback_intervals()
+        )
+        return self.policy.decide(text, start=utt.start, end=utt.end, features=features)
 
     # ------------------------------------------------------------------ queries and responses
     def submit_text(self, text: str, *, t: float | None = None) -> None:

@@ -27,7 +27,7 @@ TOL = 0.12  # seconds of scheduling slack on a loaded 2-core machine
 
 
 class IgnoreBackchannels:
-    def decide(self, text: str, *, start: float, end: float) -> GateDecision:
+    def decide(self, text: str, *, start: float, end: float, features: object = None) -> GateDecision:
         if text.lower().strip(" .!") in {"mhm", "yeah", "okay", "uh-huh"}:
             return GateDecision(False, "backchannel")
         return GateDecision(True, "addressed")

@@ -1,0 +1,1 @@
+"""The non-awakening gate's labelled dataset and trained weights."""
