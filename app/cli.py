@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from app.printer import EventPrinter
 from engine.backends.registry import BACKENDS, check_all
-from engine.options import IngestOptions, ResponseOptions, SessionOptions
+from engine.options import AsrOptions, GateOptions, IngestOptions, ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig, open_session
 from streams.audio import AudioFileSource, MicrophoneSource
 from streams.clock import Clock, LiveClock, ReplayClock
@@ -58,21 +58,27 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help="stream context a question may use (default all)",
     )
     parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument(
+        "--gate",
+        default="gate",
+        choices=["always", "gate", "wake"],
+        help="which utterances are queries: all, those addressed to the assistant (learned), "
+        "or those that call it by --name",
+    )
+    parser.add_argument("--name", default=None, help="the assistant's name (needed by --gate wake)")
 
 
 def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineConfig:
-    base = SessionOptions()
+    if args.gate == "wake" and not args.name:
+        raise SystemExit("error: --gate wake needs the assistant's --name")
     options = SessionOptions(
-        vad=base.vad,
-        asr=type(base.asr)(**{**_fields(base.asr), "model": args.asr_model}),
+        asr=AsrOptions(model=args.asr_model),
         ingest=IngestOptions(fps=args.fps),
         response=ResponseOptions(max_new_tokens=args.max_new_tokens, context_seconds=args.context),
+        gate_mode=args.gate,
+        gate=GateOptions(assistant_name=args.name),
     )
     return EngineConfig(backend=args.backend, model=args.model, device=args.device, options=options, speech=speech)
-
-
-def _fields(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:

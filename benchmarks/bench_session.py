@@ -1,0 +1,160 @@
+"""End-to-end session benchmarks through the real audio front end and a real backend.
+
+  latency  Speech end → first answer token: a clip with spoken questions replayed in real time; for each question
+           the time from the end of the speech (as the VAD measured it) to the first response.delta, in stream
+           time (= wall time in a realtime replay). Includes the end-of-turn silence wait, ASR and the backend's TTFT.
+  ingest   A long stream (2 fps video + 16 kHz audio with occasional speech) replayed in real time (or fast, to see
+           the headroom): dropped audio chunks, dropped frames, worst audio lag, wall time per stream time.
+
+python benchmarks/bench_session.py latency --questions 5 [--backend cascade] [--json OUT]
+python benchmarks/bench_session.py ingest --minutes 10 [--pace realtime|fast] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.events import Event, Metrics, ResponseDelta, ResponseDone, SpeechStopped
+from engine.runtime import EngineConfig, open_session
+from streams.audio import AudioFileSource
+from streams.clock import ReplayClock
+from streams.synth import noise, place, speak, write_media
+from streams.video import VideoFileSource
+
+QUESTIONS = [
+    "What is written on the screen?",
+    "What colour is the background?",
+    "What number is shown on the sign?",
+    "Is anything moving right now?",
+    "What did the sign say a moment ago?",
+]
+
+
+def _frames(seconds: float, fps: float, size: tuple[int, int] = (320, 240)):
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        scene = int(t // 8)
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        frame[:] = [(40, 40, 160), (160, 40, 40), (40, 140, 60), (150, 150, 40)][scene % 4]
+        cv2.putText(frame, f"SIGN {scene + 1}", (40, 110), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (255, 255, 255), 4)
+        cv2.circle(frame, (int(30 + (t * 40) % 260), 190), 14, (250, 250, 250), -1)
+        yield frame
+
+
+def make_clip(folder: Path, seconds: float, speech_every: float, fps: float = 2.0) -> tuple[Path, list[float]]:
+    clips, starts = [], []
+    t = 4.0
+    i = 0
+    while t + 4.0 < seconds:
+        clips.append((t, speak(QUESTIONS[i % len(QUESTIONS)])))
+        starts.append(t)
+        t += speech_every
+        i += 1
+    audio = place(seconds, clips) + noise(seconds, amplitude=0.002, seed=1)[: int(seconds * 16000)]
+    path = write_media(folder / "bench.mp4", _frames(seconds, fps), fps, audio=audio.astype(np.float32))
+    return path, starts
+
+
+async def replay(path: Path, config: EngineConfig, pace: str) -> tuple[list[Event], float]:
+    session = await open_session(config, ReplayClock(pace))  # type: ignore[arg-type]
+    events = session.subscribe()
+    collected: list[Event] = []
+
+    async def collect() -> None:
+        async for event in events:
+            collected.append(event)
+
+    task = asyncio.create_task(collect())
+    started = time.perf_counter()
+    await session.run([VideoFileSource(str(path)), AudioFileSource(str(path))])
+    wall = time.perf_counter() - started
+    await task
+    return collected, wall
+
+
+def latency(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = 6.0 + args.questions * args.spacing
+        path, _ = make_clip(Path(tmp), seconds, args.spacing)
+        events, _ = asyncio.run(replay(path, EngineConfig(backend=args.backend), "realtime"))
+    stops = [e for e in events if isinstance(e, SpeechStopped)]
+    first_delta: dict[str, float] = {}
+    for e in events:
+        if isinstance(e, ResponseDelta):
+            first_delta.setdefault(e.response_id, e.t)
+    dones = [e for e in events if isinstance(e, ResponseDone)]
+    speech_end_to_token = []
+    for done in dones:
+        if done.response_id not in first_delta:
+            continue
+        token_t = first_delta[done.response_id]
+        ended = [s.start + s.duration for s in stops if s.start + s.duration <= token_t]
+        if ended:
+            speech_end_to_token.append((token_t - max(ended)) * 1000)
+    endpoint_to_token = [d.latency_ms for d in dones if d.latency_ms is not None]
+    return {
+        "benchmark": "speech end -> first answer token",
+        "backend": args.backend,
+        "questions": len(dones),
+        "speech_end_to_first_token_ms_median": round(statistics.median(speech_end_to_token), 1),
+        "speech_end_to_first_token_ms_max": round(max(speech_end_to_token), 1),
+        "endpoint_to_first_token_ms_median": round(statistics.median(endpoint_to_token), 1),
+        "target_ms": 1500,
+    }
+
+
+def ingest(args: argparse.Namespace) -> dict:
+    seconds = args.minutes * 60
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = make_clip(Path(tmp), seconds, speech_every=60.0)
+        events, wall = asyncio.run(replay(path, EngineConfig(backend=args.backend), args.pace))
+    final = [e for e in events if isinstance(e, Metrics)][-1].values
+    return {
+        "benchmark": "long ingest",
+        "backend": args.backend,
+        "pace": args.pace,
+        "stream_s": seconds,
+        "wall_s": round(wall, 1),
+        "stream_s_per_wall_s": round(seconds / wall, 2),
+        "video_frames": final["video_frames"],
+        "video_frames_dropped": final["video_frames_dropped"],
+        "audio_chunks": final["audio_chunks"],
+        "audio_chunks_dropped": final["audio_chunks_dropped"],
+        "audio_lag_max_s": final["audio_lag_max_s"],
+        "errors": [e.to_dict() for e in events if e.type == "error"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="which", required=True)
+    p = sub.add_parser("latency")
+    p.add_argument("--questions", type=int, default=5)
+    p.add_argument("--spacing", type=float, default=12.0, help="seconds between spoken questions")
+    p = sub.add_parser("ingest")
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--pace", choices=["realtime", "fast"], default="realtime")
+    for p in sub.choices.values():
+        p.add_argument("--backend", default="cascade")
+        p.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = latency(args) if args.which == "latency" else ingest(args)
+    result["machine"] = f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}"
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
