@@ -1,0 +1,164 @@
+"""``CascadeBackend``: the shared OCR engine and language model; ``CascadeContext``: one stream's perception and log."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.backends.base import AnswerRequest, AssetStatus
+from engine.backends.cascade import prompt
+from engine.backends.cascade.conditions import check as check_condition
+from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
+from engine.backends.cascade.mcq import best, score_options
+from engine.backends.cascade.ocr import TextReader, ocr_model_paths
+from engine.backends.cascade.perception import Observation, Perceiver, PerceptionConfig
+from engine.backends.cascade.scene_log import SceneLog
+from engine.cancel import CancelToken
+from engine.choices import split_choices
+from engine.model_files import ModelFilesError
+from engine.proactive import ConditionCheck
+from streams.items import AudioChunk, VideoFrame
+
+EVIDENCE_LIMIT = 12  # observation entries put in front of the model per question
+
+
+class CascadeBackend:
+    """OCR + colour/motion perception and transcripts, answered by SmolLM2-135M (or ``model``, a local HF chat LM).
+
+    ``device``: "auto" or "cpu" run everything on the CPU; "cuda" moves the language model to the GPU (perception
+    stays on the CPU) and fails at ``load`` when torch sees no GPU.
+    """
+
+    name = "cascade"
+
+    def __init__(self, model: str | None = None, device: str = "auto") -> None:
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"cascade: device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+        self.model = model
+        self.device = "cuda" if device == "cuda" else "cpu"
+        self.lm = LocalLM(model, self.device)
+        self.perception = PerceptionConfig()
+        self.reader: TextReader | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        with self._lock:
+            self.lm.load()
+            if self.reader is None:
+                self.reader = TextReader(threads=max(1, (os.cpu_count() or 2) // 2))
+
+    def open_context(self) -> CascadeContext:
+        if self.reader is None or self.lm.model is None:
+            raise RuntimeError("cascade: load() the backend before opening a context")
+        return CascadeContext(self)
+
+    def check_assets(self) -> AssetStatus:
+        problems: list[str] = []
+        parts: list[str] = []
+        try:
+            missing = [p.name for p in ocr_model_paths()[:2] if not p.is_file()]
+            if missing:
+                problems.append(f"OCR models missing from rapidocr-onnxruntime: {', '.join(missing)}")
+            else:
+                parts.append("OCR: PP-OCRv4 det+rec")
+        except ModelFilesError as exc:
+            problems.append(str(exc))
+        if self.model is not None:
+            if (Path(self.model) / "config.json").is_file():
+                parts.append(f"LM: {self.model}")
+            else:
+                problems.append(f"LM folder {self.model!r} has no config.json")
+        else:
+            try:
+                gguf = smollm2_gguf()
+                state = "dequantised copy cached" if smollm2_cached(gguf) else "dequantised on first load (~20-60 s)"
+                parts.append(f"LM: {gguf.name} ({state})")
+            except ModelFilesError as exc:
+                problems.append(str(exc))
+        if problems:
+            return AssetStatus(self.name, False, "; ".join(problems))
+        return AssetStatus(self.name, True, "; ".join(parts))
+
+
+class CascadeContext:
+    """One stream: frames go through perception into the scene log; questions are answered from the log."""
+
+    def __init__(self, backend: CascadeBackend) -> None:
+        assert backend.reader is not None
+        self.backend = backend
+        self.perceiver = Perceiver(backend.reader, backend.perception)
+        self.log = SceneLog()
+        self.last_observation: Observation | None = None
+        self.visible_texts: list[str] = []  # text read in the latest frame that was read
+        self._speech: list[str] = []  # transcripts not yet seen by each condition check
+        self._speech_seen: dict[str, int] = {}
+        self.closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("cascade: this context is closed")
+
+    def ingest_frame(self, frame: VideoFrame) -> None:
+        self._check_open()
+        observation = self.perceiver.observe(frame)
+        self.log.add_observation(observation)
+        self.last_observation = observation
+        if observation.texts is not None:
+            self.visible_texts = [line.text for line in observation.texts]
+
+    def ingest_audio(self, chunk: AudioChunk) -> None:
+        """Nothing to do: cascade hears the stream only through the session's transcripts."""
+        self._check_open()
+
+    def ingest_transcript(self, start: float, end: float, text: str) -> None:
+        self._check_open()
+        self.log.add_speech(start, end, text)
+        self._speech.append(text)
+
+    def answer(self, request: AnswerRequest, cancel: CancelToken) -> Iterator[str]:
+        self._check_open()
+        if request.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {request.max_new_tokens}")
+        options = tuple(request.choices)
+        stem = split_choices(request.query)[0] if options else request.query
+        # The options' words help find the entries that decide between them.
+        wanted = " ".join((stem, *options))
+        evidence = self.log.retrieve(wanted, request.t, request.context_seconds, EVIDENCE_LIMIT)
+        entries = evidence.entries
+        if cancel.cancelled:
+            return
+        if options:
+            scores = score_options(self.backend.lm, stem, options, request.t, entries, cancel)
+            if not scores or cancel.cancelled:
+                return
+            choice = best(scores)
+            note = "" if any(s.evidence > 0 for s in scores) else " (a guess: nothing I observed matches any option)"
+            yield f"{choice.letter}. {choice.text}{note}"
+        elif not entries:
+            yield prompt.NOTHING_OBSERVED
+        elif not evidence.relevant:
+            yield prompt.nothing_relevant(entries)
+        else:
+            messages = prompt.open_question(request.query, request.t, entries, request.history)
+            yield from self.backend.lm.stream(
+                messages, max_new_tokens=request.max_new_tokens, cancel=cancel, stop=prompt.STOP
+            )
+
+    def check_condition(self, condition: str, t: float) -> ConditionCheck | None:
+        """Whether a standing instruction's condition holds now (see ``conditions``); None if the cascade can't tell."""
+        self._check_open()
+        seen = self._speech_seen.get(condition, 0)
+        self._speech_seen[condition] = len(self._speech)
+        obs = self.last_observation
+        return check_condition(
+            condition,
+            visible_texts=self.visible_texts,
+            colours=obs.colours if obs is not None else (),
+            moving=bool(obs is not None and obs.motion_where),
+            new_speech=self._speech[seen:],
+        )
+
+    def close(self) -> None:
+        self.closed = True
