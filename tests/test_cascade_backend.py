@@ -141,8 +141,8 @@ def test_prompt_quotes_recent_history_and_marks_interrupted_turns() -> None:
         Turn("assistant", "", 5.1, interrupted=True),
     ]
     messages = prompt.open_question("What does it say?", 6.0, [], history, max_turns=3)
-    assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[1]["content"] == (
+    assert [m["role"] for m in messages] == ["system", *["user", "assistant"] * len(prompt.EXAMPLES), "user"]
+    assert messages[-1]["content"] == (
         "Earlier conversation:\n"
         "[3.4s] assistant: The sign is [interrupted]\n"
         "[5.0s] user: and now?\n"

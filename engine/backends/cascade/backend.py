@@ -15,6 +15,7 @@ from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
 from engine.backends.cascade.perception import Observation, Perceiver, PerceptionConfig
 from engine.backends.cascade.scene_log import SceneLog
+from engine.backends.cascade.words import words, wordset
 from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.model_files import ModelFilesError
@@ -22,6 +23,10 @@ from engine.proactive import ConditionCheck
 from streams.items import AudioChunk, VideoFrame
 
 EVIDENCE_LIMIT = 12  # observation entries put in front of the model per question
+
+
+_PRESENT = wordset("now currently current moment present")
+PRESENT_S = 1.5  # an observation still seen this close to the question's time counts as "now"
 
 
 class CascadeBackend:
@@ -141,6 +146,9 @@ class CascadeContext:
         elif not evidence.relevant:
             yield prompt.nothing_relevant(entries)
         else:
+            if _PRESENT & set(words(request.query)):
+                # "right now": only what is still observed at the question's time, so old signs can't be quoted
+                entries = [e for e in entries if e.end >= request.t - PRESENT_S] or entries
             messages = prompt.open_question(request.query, request.t, entries, request.history)
             yield from self.backend.lm.stream(
                 messages, max_new_tokens=request.max_new_tokens, cancel=cancel, stop=prompt.STOP

@@ -11,8 +11,32 @@ from engine.backends.cascade.scene_log import Entry
 SYSTEM = (
     "You answer questions about a live video stream. You cannot see the video: you only get notes from detectors "
     "(text read on screen, main colours, movement, scene changes) and transcripts of what was heard, each with its "
-    "time in seconds. Answer briefly, using only the notes. If the notes do not contain the answer, say that you "
-    "could not see or hear it."
+    "time in seconds. Reply with one short sentence using only the notes, and quote text exactly as noted. If the "
+    "notes do not contain the answer, say that you could not see or hear it."
+)
+# Worked examples shown before the real question: a 135M model follows a pattern far better than an instruction.
+EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    (
+        "[3.0-9.5s] text on screen: 'OPEN 24 HOURS'\n[3.0-9.5s] colours: blue 60% whole frame",
+        "What is written on the screen?",
+        'The screen says "OPEN 24 HOURS".',
+    ),
+    (
+        "[1.0-4.0s] text on screen: 'SALE'\n[1.0-4.0s] colours: yellow 75% whole frame\n"
+        "[2.5s] heard: 'everything must go'",
+        "What colour is the background?",
+        "The background is yellow.",
+    ),
+    (
+        "[0.0-6.0s] text on screen: 'ROOM 12'\n[4.0s] heard: 'the meeting starts at ten'",
+        "When does the meeting start?",
+        "The meeting starts at ten.",
+    ),
+    (
+        "[0.0-5.0s] text on screen: 'EXIT'\n[0.0-5.0s] colours: gray 60% whole frame",
+        "Who is standing by the door?",
+        'I could not see that: my notes only mention the text "EXIT" and gray colours.',
+    ),
 )
 NOTHING_OBSERVED = (
     "I have no observations from the stream for that time (no text on screen, colours, movement or speech were "
@@ -49,10 +73,15 @@ def open_question(
     question: str, t: float, entries: Sequence[Entry], history: Sequence[Turn], max_turns: int = 4
 ) -> list[Message]:
     """Messages for a free-form question asked at stream time ``t``; earlier turns are quoted, not replayed."""
+    messages: list[Message] = [{"role": "system", "content": SYSTEM}]
+    for example_notes, example_question, example_answer in EXAMPLES:
+        messages.append({"role": "user", "content": f"Notes:\n{example_notes}\n\nQuestion: {example_question}"})
+        messages.append({"role": "assistant", "content": example_answer})
     user = (
         f"{_history(history, max_turns)}Notes (up to {t:.1f}s):\n{notes(entries)}\n\nQuestion at {t:.1f}s: {question}"
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    messages.append({"role": "user", "content": user})
+    return messages
 
 
 def choice_question(stem: str, options: Sequence[str], t: float, entries: Sequence[Entry]) -> list[Message]:
