@@ -388,7 +388,10 @@ class Session:
             self._error("audio", f"audio processing is {lag:.1f} s behind the stream")
         elif lag < self.options.ingest.audio_lag_warn_s / 2:
             self._lag_reported = False
-        await self._in("ingest", self._ingest_audio_batch, batch)
+        # the backend's audio ingest queues behind frames; voice detection must not wait for it
+        self._begin()
+        ingest = asyncio.get_running_loop().run_in_executor(self._pools["ingest"], self._ingest_audio_batch, batch)
+        ingest.add_done_callback(self._audio_ingested)
         if self.vad is None:
             return
         events, voiced_until = await self._in("vad", self._segment, batch)  # type: ignore[misc]
@@ -400,6 +403,12 @@ class Session:
                 self._on_utterance(ev)
         if voiced_until is not None:
             self._on_voiced(voiced_until)
+
+    def _audio_ingested(self, future: asyncio.Future[None]) -> None:
+        self._finish()
+        if not future.cancelled() and future.exception() is not None:
+            exc = future.exception()
+            self._error("backend", f"ingesting audio failed: {type(exc).__name__}: {exc}")
 
     def _ingest_audio_batch(self, batch: list[AudioChunk]) -> None:
         for chunk in batch:
