@@ -1,0 +1,57 @@
+"""The ``omnistream demo`` command: the Gradio live demo in the browser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be an integer, got {value!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"--port must be within 1..65535, got {port}")
+    return port
+
+
+def _sessions(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-sessions must be an integer, got {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("--max-sessions must be at least 1")
+    return count
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``demo`` on the ``omnistream`` command line."""
+    from app.cli import add_engine_arguments
+
+    p = subparsers.add_parser("demo", help="the live demo in the browser: webcam, microphone, video files, text")
+    p.add_argument("--host", default="127.0.0.1", help="interface to serve on (0.0.0.0 for every interface)")
+    p.add_argument("--port", type=_port, default=7860)
+    p.add_argument("--max-sessions", type=_sessions, default=4, help="browser tabs served at once")
+    p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on the microphone (typed questions only)")
+    p.add_argument("--no-spoken-replies", action="store_true", help="do not speak answers in the browser")
+    add_engine_arguments(p)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from app.cli import engine_config
+    from app.gradio_demo import launch
+    from app.live import SessionManager
+
+    manager = SessionManager(engine_config(args, speech=not args.no_speech), max_sessions=args.max_sessions)
+    try:
+        launch(manager, host=args.host, port=args.port, spoken=not args.no_spoken_replies)
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"error: the demo could not start ({args.backend} backend): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0

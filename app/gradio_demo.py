@@ -1,0 +1,326 @@
+"""The Gradio 6 live demo page: webcam, microphone, a replayed video file or URL and typed questions into one live
+session per browser tab, with the transcript, streamed answers, gate decisions, alerts, metrics and spoken replies.
+
+The tabs and their sessions are ``app.demo_tabs.LiveDemo``'s; a ``gr.Timer`` polls each tab's ``LiveView`` and updates
+the page only when something changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from app.browser_input import InputError
+from app.demo_tabs import EngineLoop, LiveDemo, Tab
+from app.demo_view import PANELS
+from app.live import SessionLimitError, SessionManager
+
+POLL_S = 0.3
+
+
+CSS = """
+#conversation, #transcript, #decisions, #alerts { max-height: 22rem; overflow-y: auto; }
+.turn { padding: .35rem .6rem; margin: .25rem 0; border-radius: .5rem; }
+.turn.user { background: #e8f0fe; }
+.turn.assistant { background: #eef7ee; }
+.turn.assistant.streaming { border-left: 3px solid #4caf50; }
+.turn.assistant.interrupted, .turn.assistant.cancelled { background: #fff4e5; }
+.turn.assistant.failed { background: #fdecea; }
+.badge { font-size: .8em; color: #a15c00; }
+.ignored { color: #777; } .proactive { color: #0b57d0; } .watching { color: #555; } .accepted { color: #2e7d32; }
+.error, .notice { color: #b3261e; } .notice { color: #8a5300; }
+.t, .who { color: #888; font-size: .8em; }
+.status.live { color: #2e7d32; font-weight: 600; } .status.ended, .status.refused { color: #b3261e; }
+.empty { color: #999; font-style: italic; }
+table.metrics td { padding: 0 .6rem; }
+"""
+
+HEAD = """
+<script>
+(() => {
+  let ctx = null, playAt = 0, lastClip = 0, lastStop = 0, sources = [];
+  const audio = () => { ctx = ctx || new AudioContext(); return ctx; };
+  document.addEventListener("click", () => audio().resume(), true);
+  const play = async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const buffer = await audio().decodeAudioData(bytes.buffer);
+    const src = ctx.createBufferSource();
+    src.buffer = buffer; src.connect(ctx.destination);
+    playAt = Math.max(playAt, ctx.currentTime);
+    src.start(playAt); playAt += buffer.duration; sources.push(src);
+    src.onended = () => { sources = sources.filter(s => s !== src); };
+    document.body.dataset.spokenSeconds = ((+document.body.dataset.spokenSeconds || 0) + buffer.duration).toFixed(2);
+  };
+  new MutationObserver(() => {
+    const el = document.querySelector("#spoken .spoken-clip");
+    if (!el) return;
+    const stop = +el.dataset.stop, clip = +el.dataset.clip;
+    if (stop > lastStop) { lastStop = stop; sources.forEach(s => s.stop()); sources = []; playAt = 0; }
+    if (clip > lastClip && el.dataset.audio) { lastClip = clip; play(el.dataset.audio); }
+  }).observe(document.documentElement, { subtree: true, childList: true, attributes: true });
+})();
+</script>
+"""
+
+
+def _refused(message: str) -> dict[str, str]:
+    empty = dict.fromkeys(PANELS, "")
+    empty["status"] = f'<div class="status refused">{message}</div>'
+    return empty
+
+
+def build_demo(manager: SessionManager, *, spoken: bool = True) -> gr.Blocks:
+    """The demo page over ``manager``, its sessions on a new ``EngineLoop``."""
+    return _build(LiveDemo(manager, EngineLoop(), spoken=spoken))
+
+
+def _build(host: LiveDemo) -> gr.Blocks:
+    manager = host.manager
+    stream_limit = manager.max_sessions
+    with gr.Blocks(title="omnistream live demo") as demo:
+        sid = gr.State(None)
+        seen = gr.State(-1)
+        gr.Markdown("# omnistream — live demo\nAsk about what the camera sees, by voice or by typing.")
+        status = gr.HTML(elem_id="status")
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Tab("Camera and microphone"):
+                    webcam = gr.Image(
+                        sources=["webcam"],
+                        streaming=True,
+                        type="numpy",
+                        image_mode="RGB",
+                        label="Webcam",
+                        webcam_options=gr.WebcamOptions(mirror=False),
+                        elem_id="webcam",
+                    )
+                    mic = gr.Audio(
+                        sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="mic"
+                    )
+                with gr.Tab("Video file or URL"):
+                    video_file = gr.Video(sources=["upload"], label="Video file")
+                    video_url = gr.Textbox(label="…or a video URL", placeholder="https://… or rtsp://…")
+                    with gr.Row():
+                        play_btn = gr.Button("Replay into the session", elem_id="replay")
+                        stop_replay_btn = gr.Button("Stop replay")
+                question = gr.Textbox(label="Type a question", placeholder="What is on the screen?", elem_id="question")
+                with gr.Row():
+                    send_btn = gr.Button("Send", variant="primary", elem_id="send")
+                    start_btn = gr.Button("New session", elem_id="start")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
+                notices = gr.HTML(elem_id="notices")
+            with gr.Column(scale=1):
+                gr.Markdown("### Conversation")
+                conversation = gr.HTML(elem_id="conversation")
+                gr.Markdown("### Live transcript")
+                transcript = gr.HTML(elem_id="transcript")
+                with gr.Row():
+                    with gr.Column():
+                        gr.Markdown("### Gate decisions")
+                        decisions = gr.HTML(elem_id="decisions")
+                    with gr.Column():
+                        gr.Markdown("### Alerts")
+                        alerts = gr.HTML(elem_id="alerts")
+                gr.Markdown("### Metrics")
+                metrics = gr.HTML(elem_id="metrics")
+                spoken_out = gr.HTML(elem_id="spoken")
+        timer = gr.Timer(POLL_S)
+        panels = {
+            "status": status,
+            "conversation": conversation,
+            "transcript": transcript,
+            "decisions": decisions,
+            "alerts": alerts,
+            "metrics": metrics,
+            "notices": notices,
+        }
+        panel_outputs = [panels[name] for name in PANELS]
+
+        def show(rendered: dict[str, str]) -> list[str]:
+            return [rendered[name] for name in PANELS]
+
+        def ensure(session_id: str | None, request: gr.Request) -> tuple[str | None, Tab | None]:
+            """The tab's running session, opening one when there is none (API clients never load the page)."""
+            tab = host.tab(session_id)
+            if tab is not None and tab.running:
+                return session_id, tab
+            host.stop(session_id)  # ended by itself (e.g. a fatal error): release it before opening another
+            try:
+                session_id = host.open(request.session_hash)
+            except SessionLimitError as exc:
+                gr.Warning(f"No session: {exc}")
+                return None, None
+            return session_id, host.tab(session_id)
+
+        def on_load(request: gr.Request) -> list[Any]:
+            try:
+                session_id = host.open(request.session_hash)
+            except SessionLimitError as exc:
+                return [None, -1, *show(_refused(f"No session: {exc}"))]
+            return [session_id, -1, *show(host.tabs[session_id].view.render())]
+
+        def on_start(session_id: str | None, request: gr.Request) -> list[Any]:
+            host.stop(session_id)
+            return on_load(request)
+
+        def on_stop(session_id: str | None) -> list[Any]:
+            tab = host.tab(session_id)
+            host.stop(session_id)
+            if tab is None:
+                return [None, -1, *show(_refused("No session is running; press “New session” to start one."))]
+            tab.view.note("session stopped; press “New session” to start another")
+            return [None, -1, *show(tab.view.render())]
+
+        def refresh(session_id: str | None, seen_version: int) -> list[Any]:
+            tab = host.tab(session_id)
+            spoken = tab.sink.take() if tab is not None and tab.sink is not None else None
+            spoken_html = gr.skip() if spoken is None else spoken
+            if tab is None or tab.view.version == seen_version:
+                return [gr.skip(), *[gr.skip()] * len(PANELS), spoken_html]
+            version = tab.view.version
+            return [version, *show(tab.view.render()), spoken_html]
+
+        def send(text: str, session_id: str | None, request: gr.Request) -> tuple[str | None, str]:
+            session_id, tab = ensure(session_id, request)
+            if tab is None:
+                return session_id, text
+            try:
+                host.submit_text(tab, text)
+            except InputError as exc:
+                tab.view.note(str(exc))
+                return session_id, text
+            return session_id, ""
+
+        def on_frame(image: object, session_id: str | None) -> None:
+            tab = host.tab(session_id)
+            if tab is None or not tab.running:
+                raise gr.Error("no live session: press “New session”")
+            try:
+                host.push_frame(tab, image)
+            except InputError as exc:
+                tab.view.note(str(exc))
+
+        def on_audio(chunk: object, session_id: str | None) -> None:
+            tab = host.tab(session_id)
+            if tab is None or not tab.running:
+                raise gr.Error("no live session: press “New session”")
+            try:
+                host.push_audio(tab, chunk)
+            except InputError as exc:
+                tab.view.note(str(exc))
+
+        def on_replay(file: str | None, url: str, session_id: str | None, request: gr.Request) -> str | None:
+            session_id, tab = ensure(session_id, request)
+            if tab is None:
+                return session_id
+            target = file or url.strip()
+            if not target:
+                tab.view.note("nothing to replay: upload a video file or enter a URL")
+            else:
+                host.replay(tab, target)
+            return session_id
+
+        def on_stop_replay(session_id: str | None) -> None:
+            tab = host.tab(session_id)
+            if tab is not None and host.stop_replay(tab):
+                tab.view.note("replay stopped")
+
+        lifecycle_outputs = [sid, seen, *panel_outputs]
+        demo.load(on_load, outputs=lifecycle_outputs, api_name=False)
+        start_btn.click(on_start, inputs=[sid], outputs=lifecycle_outputs, api_name="start")
+        stop_btn.click(on_stop, inputs=[sid], outputs=lifecycle_outputs, api_name="stop")
+        timer.tick(
+            refresh,
+            inputs=[sid, seen],
+            outputs=[seen, *panel_outputs, spoken_out],
+            api_name="refresh",
+            show_progress="hidden",
+            show_progress_on=status,
+            concurrency_limit=None,
+        )
+        send_btn.click(send, inputs=[question, sid], outputs=[sid, question], api_name="send")
+        question.submit(send, inputs=[question, sid], outputs=[sid, question], api_name=False)
+        play_btn.click(on_replay, inputs=[video_file, video_url, sid], outputs=[sid], api_name="replay")
+        stop_replay_btn.click(on_stop_replay, inputs=[sid], api_name="stop_replay")
+        webcam.stream(
+            on_frame,
+            inputs=[webcam, sid],
+            stream_every=max(0.1, 1.0 / manager.config.options.ingest.fps),
+            concurrency_limit=stream_limit,
+            show_progress="hidden",
+            show_progress_on=webcam,
+            api_name="frame",
+        )
+        mic.stream(
+            on_audio,
+            inputs=[mic, sid],
+            stream_every=0.5,
+            concurrency_limit=stream_limit,
+            show_progress="hidden",
+            show_progress_on=mic,
+            api_name="audio",
+        )
+
+        def on_unload(request: gr.Request) -> None:
+            host.stop_client(request.session_hash)
+
+        demo.unload(on_unload)
+    return demo
+
+
+@dataclass
+class RunningDemo:
+    demo: gr.Blocks
+    host: LiveDemo
+    url: str
+
+    def close(self) -> None:
+        """Stop the server, end every session and the engine loop."""
+        self.demo.close()
+        self.host.close_all()
+        self.host.loop.close()
+
+
+def start(manager: SessionManager, *, host: str = "127.0.0.1", port: int = 7860, spoken: bool = True) -> RunningDemo:
+    """Warm the models up, then serve the demo in the background; returns once the server accepts requests."""
+    loop = EngineLoop()
+    try:
+        loop.call(_warm_up(manager))
+        live_demo = LiveDemo(manager, loop, spoken=spoken)
+        demo = _build(live_demo)
+        demo.queue(default_concurrency_limit=manager.max_sessions)
+        _, url, _ = demo.launch(
+            server_name=host,
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+            css=CSS,
+            head=HEAD,
+            show_error=True,
+        )
+    except BaseException:
+        loop.close()
+        raise
+    return RunningDemo(demo=demo, host=live_demo, url=url)
+
+
+async def _warm_up(manager: SessionManager) -> None:
+    """Load the shared models once by opening and closing a session, so the first tab starts at once."""
+    live = await manager.open()
+    await manager.close(live)
+
+
+def launch(manager: SessionManager, *, host: str = "127.0.0.1", port: int = 7860, spoken: bool = True) -> None:
+    """Serve the demo until interrupted (Ctrl-C)."""
+    running = start(manager, host=host, port=port, spoken=spoken)
+    print(f"omnistream demo: {running.url}", flush=True)
+    stopped = threading.Event()
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.close()

@@ -1,0 +1,138 @@
+"""The live demo end to end in headless Chromium (Debian ``chromium``, driven by Playwright): the fake camera shows a
+red screen with text, the fake microphone speaks a question; the real cascade backend and VAD + Whisper answer it."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from app.demo_view import PANELS
+from app.gradio_demo import RunningDemo, start
+from app.live import SessionManager
+from engine.runtime import EngineConfig
+from tests.browser_media import write_camera_clip, write_question_wav
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (apt install chromium); Playwright downloads no browser
+QUESTION = "What color is the screen?"
+
+pytestmark = pytest.mark.e2e
+
+# a completed answer with some text (interrupted, cancelled and failed turns carry a status class and a badge)
+ANSWERED = """() => [...document.querySelectorAll('#conversation .turn.assistant')]
+    .some(el => el.className === 'turn assistant' && el.textContent.trim().length > 0)"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(page: Page, condition: str, timeout_s: float) -> None:
+    """Wait until the JavaScript ``condition`` holds; on timeout, fail with what the page shows."""
+    try:
+        page.wait_for_function(condition, timeout=timeout_s * 1000)
+    except PlaywrightTimeoutError:
+        shown = {name: page.inner_text(f"#{name}") for name in PANELS}
+        pytest.fail(f"page did not reach {condition!r} within {timeout_s} s; it shows {shown}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningDemo]:
+    running = start(SessionManager(EngineConfig(backend="cascade"), max_sessions=2), port=_free_port())
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    media = tmp_path_factory.mktemp("media")
+    camera = write_camera_clip(media / "camera.y4m")
+    # the question 1 s in, then 20 s of silence: Chromium loops the file, so it is asked again every ~22.6 s
+    microphone = write_question_wav(media / "question.wav", QUESTION, lead_s=1.0, tail_s=20.0)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={camera}",
+                f"--use-file-for-fake-audio-capture={microphone}",
+                "--autoplay-policy=no-user-gesture-required",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(server: RunningDemo, browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.goto(server.url)
+    tab.wait_for_selector("#status .status.live", timeout=30_000)
+    yield tab
+    context.close()
+
+
+def test_spoken_question_from_the_microphone_is_answered_on_the_page(page: Page, tmp_path: Path) -> None:
+    # the user starts the microphone (the camera is the other test's: its frames' OCR competes for the 2 CPU cores)
+    page.click("#mic button.record-button")
+    # the question is heard, transcribed, accepted by the gate and answered
+    wait_for(page, "() => document.querySelector('#transcript').textContent.toLowerCase().includes('screen')", 60)
+    wait_for(page, ANSWERED, 60)
+    assert "voice:" in page.inner_text("#conversation")
+    assert "answered" in page.inner_text("#decisions")
+    # the answer is spoken in the page, sentence by sentence
+    wait_for(page, "() => +(document.body.dataset.spokenSeconds || 0) > 0.3", 30)
+    page.screenshot(path=str(tmp_path / "spoken.png"), full_page=True)
+
+
+def test_typed_question_about_the_camera_is_answered_and_stop_ends_the_session(page: Page, tmp_path: Path) -> None:
+    page.get_by_text("Click to Access Webcam").click()
+    page.click("#webcam button[aria-label='capture photo']")
+    wait_for(page, "() => document.querySelector('#metrics').textContent.includes('video frames ingested')", 20)
+    page.fill("#question textarea", "What color is the screen?")
+    page.click("#send")
+    page.wait_for_selector("#conversation .turn.user", timeout=10_000)
+    assert "typed: What color is the screen?" in page.inner_text("#conversation")
+    wait_for(page, ANSWERED, 60)
+    answer = page.inner_text("#conversation .turn.assistant >> nth=-1")
+    assert "red" in answer.lower()  # the camera's frames reached the model
+    assert page.input_value("#question textarea") == ""
+    # an empty question gets a message; the session stays live
+    page.click("#send")
+    wait_for(page, "() => document.querySelector('#notices').textContent.includes('empty question')", 10)
+    assert "Live session" in page.inner_text("#status")
+    page.screenshot(path=str(tmp_path / "typed.png"), full_page=True)
+    page.click("#stop")
+    wait_for(page, "() => document.querySelector('#status').textContent.includes('ended')", 15)
+
+
+def test_closing_the_tab_ends_its_session(server: RunningDemo, browser: Browser) -> None:
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.goto(server.url)
+    tab.wait_for_selector("#status .status.live", timeout=30_000)
+    session_id = re.search(r"Live session (\w+)", tab.inner_text("#status"))[1]
+    assert session_id in server.host.manager.sessions
+    context.close()  # Gradio's unload event closes the session
+    deadline = time.monotonic() + 15
+    while session_id in server.host.manager.sessions and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session_id not in server.host.manager.sessions
