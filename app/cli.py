@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub)
     p = sub.add_parser("models", help="list backends and whether their assets are present and loadable")
     p.set_defaults(func=_cmd_models)
+    from app.demo_cli import add_commands as add_demo_commands
+    from app.serve_cli import add_commands as add_serve_commands
+
+    add_demo_commands(sub)
+    add_serve_commands(sub)
     return parser
 
 

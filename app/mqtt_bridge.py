@@ -1,0 +1,352 @@
+"""``omnistream mqtt``: an MQTT bridge (aiomqtt) giving devices per-session topics into and out of the engine.
+
+Topics under ``<prefix>/<session>/`` (``<session>``: 1-64 of ``A-Z a-z 0-9 _ -``); a session opens on its first
+message. In: ``in/text`` (UTF-8 query), ``in/frame`` (JPEG/PNG bytes), ``in/audio`` (pcm16 LE mono 16 kHz),
+``in/command`` (JSON ``{"command": "start"|"cancel"|"end"}``). Out: ``out/status`` (retained), ``out/transcript``,
+``out/delta``, ``out/answer``, ``out/interrupted``, ``out/gate``, ``out/speech``, ``out/proactive``, ``out/metrics``,
+``out/error``, ``out/event`` (any other engine event). ``<prefix>/bridge/status`` is retained ``online`` / ``offline``
+(the will). QoS per topic is in ``OUT_QOS``; see ``docs/realtime_api.md``.
+
+The bridge reconnects with exponential backoff when the broker goes away (or is down at start); engine sessions keep
+running meanwhile and their output waits in a bounded outbox that is flushed on reconnection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+import cv2
+import numpy as np
+
+from app.live import LiveSession, SessionLimitError, SessionManager
+from app.tts import Speaker
+from engine.events import (
+    Error,
+    Event,
+    Metrics,
+    QueryAccepted,
+    QueryIgnored,
+    ResponseDelta,
+    ResponseDone,
+    ResponsePaused,
+    ResponseResumed,
+    SessionEnded,
+    SessionStarted,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+)
+from engine.session import SubscriberOverflow
+
+log = logging.getLogger(__name__)
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# QoS 1 for what must arrive (answers, transcripts, state); QoS 0 for the high-rate stream (deltas, metrics, speech).
+OUT_QOS = {
+    "status": 1,
+    "transcript": 1,
+    "answer": 1,
+    "interrupted": 1,
+    "gate": 1,
+    "proactive": 1,
+    "error": 1,
+    "event": 1,
+    "delta": 0,
+    "speech": 0,
+    "metrics": 0,
+}
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    prefix: str = "omnistream"
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = 10
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 15.0
+    max_frame_bytes: int = 8 * 1024 * 1024
+    outbox_max: int = 10_000  # messages kept while the broker is away; the oldest go first (counted, logged)
+
+
+def parse_broker(spec: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` → (host, port); raises ``ValueError`` naming the problem."""
+    host, sep, port = spec.rpartition(":")
+    if not sep:
+        host, port = spec, "1883"
+    if not host:
+        raise ValueError(f"--broker {spec!r}: missing host (expected HOST:PORT)")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--broker {spec!r}: port must be a number within 1..65535")
+    return host, int(port)
+
+
+class MqttBridge:
+    def __init__(self, manager: SessionManager, options: BridgeOptions, *, speaker: Speaker | None = None) -> None:
+        self.manager = manager
+        self.options = options
+        self.speaker = speaker
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.dropped = 0
+        self.sessions: dict[str, LiveSession] = {}
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        self._outbox: collections.deque[tuple[str, bytes, int, bool]] = collections.deque()
+        self._outbox_ready = asyncio.Event()
+        self._outbox_empty = asyncio.Event()
+        self._outbox_empty.set()
+
+    def topic(self, session_id: str, name: str) -> str:
+        return f"{self.options.prefix}/{session_id}/out/{name}"
+
+    # ------------------------------------------------------------------ outbox
+    def publish(self, session_id: str, name: str, payload: dict[str, Any], *, retain: bool = False) -> None:
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        self._queue(self.topic(session_id, name), data, OUT_QOS[name], retain)
+
+    def _queue(self, topic: str, data: bytes, qos: int, retain: bool) -> None:
+        if len(self._outbox) >= self.options.outbox_max:
+            self._outbox.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("MQTT outbox full while the broker is away: %d oldest messages dropped", self.dropped)
+        self._outbox.append((topic, data, qos, retain))
+        self._outbox_empty.clear()
+        self._outbox_ready.set()
+
+    async def _publisher(self, client: aiomqtt.Client) -> None:
+        while True:
+            while not self._outbox:
+                self._outbox_empty.set()
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            topic, data, qos, retain = self._outbox[0]
+            await client.publish(topic, data, qos=qos, retain=retain)
+            self._outbox.popleft()
+
+    # ------------------------------------------------------------------ connection
+    async def run(self) -> None:
+        """Connect, serve, and reconnect with backoff for ever (until cancelled)."""
+        o = self.options
+        delay = o.reconnect_min_s
+        status = f"{o.prefix}/bridge/status"
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    o.host,
+                    o.port,
+                    identifier=o.client_id,
+                    username=o.username,
+                    password=o.password,
+                    keepalive=o.keepalive_s,
+                    will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
+                ) as client:
+                    delay = o.reconnect_min_s
+                    await client.subscribe(f"{o.prefix}/+/in/#", qos=1)
+                    await client.publish(status, b"online", qos=1, retain=True)
+                    self.connections += 1
+                    self.connected.set()
+                    log.warning("MQTT bridge connected to %s:%d (prefix %r)", o.host, o.port, o.prefix)
+                    try:
+                        await self._serve(client)
+                    finally:  # a clean disconnect does not fire the will: say it ourselves
+                        with contextlib.suppress(aiomqtt.MqttError):
+                            await client.publish(status, b"offline", qos=1, retain=True, timeout=2)
+            except aiomqtt.MqttError as exc:
+                self.connected.clear()
+                log.warning(
+                    "MQTT broker %s:%d unreachable or connection lost (%s); retrying in %.1f s",
+                    o.host,
+                    o.port,
+                    exc,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, o.reconnect_max_s)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        publisher = asyncio.create_task(self._publisher(client), name="mqtt-publisher")
+        listener = asyncio.create_task(self._listen(client), name="mqtt-listener")
+        try:
+            done, _ = await asyncio.wait([publisher, listener], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            self.connected.clear()
+            for task in (publisher, listener):
+                task.cancel()
+            await asyncio.gather(publisher, listener, return_exceptions=True)
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        head = f"{self.options.prefix}/"
+        async for message in client.messages:
+            topic = message.topic.value
+            parts = topic[len(head) :].split("/") if topic.startswith(head) else []
+            if len(parts) != 3 or parts[1] != "in":
+                continue
+            session_id, _, kind = parts
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
+            if not _SESSION_ID.match(session_id):
+                log.warning("MQTT: ignoring message on %s: invalid session id", message.topic.value)
+                continue
+            try:
+                await self._on_message(session_id, kind, payload)
+            except (ValueError, RuntimeError) as exc:
+                self.publish(session_id, "error", {"topic": f"in/{kind}", "error": str(exc)})
+
+    # ------------------------------------------------------------------ input
+    async def _on_message(self, session_id: str, kind: str, payload: bytes) -> None:
+        if kind == "command":
+            await self._command(session_id, payload)
+            return
+        if kind not in ("text", "frame", "audio"):
+            raise ValueError(f"unknown input topic 'in/{kind}' (text, frame, audio, command)")
+        live = await self._session(session_id)
+        if live is None:
+            return
+        if kind == "text":
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("in/text: payload is not UTF-8 text") from None
+            live.session.submit_text(text)
+        elif kind == "frame":
+            live.video.push_frame(self._decode_frame(payload))
+        else:
+            if len(payload) % 2:
+                raise ValueError(f"in/audio: {len(payload)} bytes; pcm16 needs an even number of bytes")
+            live.audio.push_audio(np.frombuffer(payload, dtype="<i2").astype(np.float32) / 32768.0)
+
+    def _decode_frame(self, payload: bytes) -> np.ndarray:
+        if len(payload) > self.options.max_frame_bytes:
+            raise ValueError(f"in/frame: {len(payload)} bytes is over the limit of {self.options.max_frame_bytes}")
+        if not (payload.startswith(b"\xff\xd8") or payload.startswith(b"\x89PNG")):
+            raise ValueError("in/frame: payload must be a JPEG or PNG image")
+        bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError("in/frame: the image could not be decoded")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    async def _command(self, session_id: str, payload: bytes) -> None:
+        try:
+            data = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError('in/command: payload must be JSON like {"command": "cancel"}') from None
+        command = data.get("command") if isinstance(data, dict) else None
+        if command == "start":
+            await self._session(session_id)
+        elif command == "cancel":
+            live = self.sessions.get(session_id)
+            if live is None or not live.session.cancel_response("cancelled over MQTT"):
+                raise ValueError("in/command cancel: no response in progress")
+            if self.speaker is not None:
+                self.speaker.cancel()
+        elif command == "end":
+            live = self.sessions.get(session_id)
+            if live is None:
+                raise ValueError("in/command end: no open session")
+            await self.manager.close(live)
+        else:
+            raise ValueError(f"in/command: unknown command {command!r} (start, cancel, end)")
+
+    async def _session(self, session_id: str) -> LiveSession | None:
+        live = self.sessions.get(session_id)
+        if live is not None:
+            return live
+        try:
+            live = await self.manager.open(session_id=session_id)
+        except SessionLimitError as exc:
+            self.publish(
+                session_id, "status", {"state": "refused", "session_id": session_id, "reason": str(exc)}, retain=True
+            )
+            self.publish(session_id, "error", {"topic": "in", "error": str(exc)})
+            return None
+        self.sessions[session_id] = live
+        self.publish(session_id, "status", {"state": "open", "session_id": session_id}, retain=True)
+        self._pumps[session_id] = asyncio.create_task(self._pump(session_id, live), name=f"mqtt-pump-{session_id}")
+        return live
+
+    # ------------------------------------------------------------------ output
+    async def _pump(self, session_id: str, live: LiveSession) -> None:
+        reason = "ended"
+        try:
+            async for event in live.events:
+                self._on_event(session_id, event)
+                if isinstance(event, SessionEnded):
+                    reason = event.reason
+        except SubscriberOverflow as exc:
+            reason = str(exc)
+            await self.manager.close(live)
+        finally:
+            self.sessions.pop(session_id, None)
+            self._pumps.pop(session_id, None)
+            self.publish(
+                session_id, "status", {"state": "closed", "session_id": session_id, "reason": reason}, retain=True
+            )
+
+    def _on_event(self, sid: str, event: Event) -> None:
+        data = event.to_dict()
+        if isinstance(event, Transcript):
+            self.publish(sid, "transcript", data)
+        elif isinstance(event, ResponseDelta):
+            self.publish(sid, "delta", data)
+        elif isinstance(event, ResponseDone):
+            self.publish(sid, "answer" if event.status == "completed" else "interrupted", data)
+        elif isinstance(event, (QueryAccepted, QueryIgnored)):
+            self.publish(sid, "gate", data)
+        elif isinstance(event, (SpeechStarted, SpeechStopped)):
+            self.publish(sid, "speech", data)
+        elif isinstance(event, Metrics):
+            self.publish(sid, "metrics", data)
+        elif isinstance(event, Error):
+            self.publish(sid, "error", data)
+        elif event.type == "proactive":
+            self.publish(sid, "proactive", data)
+        elif not isinstance(event, SessionStarted):
+            self.publish(sid, "event", data)
+        if self.speaker is not None:
+            self._speak(sid, event)
+
+    def _speak(self, sid: str, event: Event) -> None:
+        """Local playback with barge-in: speech pauses it; a real new turn cuts it; a false alarm resumes it."""
+        speaker = self.speaker
+        assert speaker is not None
+        if isinstance(event, ResponseDelta):
+            speaker.feed(f"{sid}/{event.response_id}", event.text)
+        elif isinstance(event, ResponseDone):
+            if event.status == "completed":
+                speaker.finish(f"{sid}/{event.response_id}")
+            else:
+                speaker.cancel()
+        elif isinstance(event, (SpeechStarted, ResponsePaused)):
+            speaker.pause()
+        elif isinstance(event, QueryAccepted):
+            speaker.cancel()
+        elif isinstance(event, (QueryIgnored, ResponseResumed)) or (
+            isinstance(event, SpeechStopped) and event.duration * 1000 < self.manager.config.options.vad.min_speech_ms
+        ):
+            speaker.resume()
+
+    async def close(self, flush_timeout_s: float = 2.0) -> None:
+        """End every session of the bridge and, while connected, let their ``closed`` status reach the broker."""
+        for live in list(self.sessions.values()):
+            await self.manager.close(live)
+        pumps = list(self._pumps.values())
+        await asyncio.gather(*pumps, return_exceptions=True)
+        if self.connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_empty.wait(), flush_timeout_s)
+        if self.speaker is not None:
+            with contextlib.suppress(Exception):
+                self.speaker.close()

@@ -1,0 +1,290 @@
+"""The MQTT bridge against a real mosquitto broker on loopback, with the real cascade backend (text-only engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import cv2
+import numpy as np
+import pytest
+
+from app.live import SessionManager
+from app.mqtt_bridge import BridgeOptions, MqttBridge, parse_broker
+from engine.options import ResponseOptions, SessionOptions
+from engine.runtime import EngineConfig
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Broker:
+    """A mosquitto process on 127.0.0.1:port that can be stopped and started again on the same port."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.config = tmp / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(200):  # ready once it accepts connections
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            assert self.proc.poll() is None, "mosquitto exited at start"
+            time.sleep(0.05)
+        raise AssertionError("mosquitto did not start listening")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+class Listener:
+    """A test-side MQTT client collecting everything the bridge publishes."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list[tuple[str, Any, bool]] = []
+        self.arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+
+        async def run() -> None:
+            async with aiomqtt.Client("127.0.0.1", self.port) as client:
+                self._client = client
+                await client.subscribe("#", qos=1)
+                ready.set()
+                async for message in client.messages:
+                    raw = message.payload if isinstance(message.payload, bytes) else b""
+                    try:
+                        payload: Any = json.loads(raw)
+                    except ValueError:
+                        payload = raw.decode(errors="replace")
+                    self.messages.append((message.topic.value, payload, bool(message.retain)))
+                    self.arrived.set()
+
+        self._task = asyncio.create_task(run())
+        await asyncio.wait_for(ready.wait(), 10)
+
+    async def publish(self, topic: str, payload: bytes | str) -> None:
+        assert self._client is not None
+        await self._client.publish(topic, payload, qos=1)
+
+    async def wait_for(self, match: Callable[[str, Any], bool], timeout: float = 90) -> tuple[str, Any]:
+        async def scan() -> tuple[str, Any]:
+            seen = 0
+            while True:
+                for topic, payload, _ in self.messages[seen:]:
+                    if match(topic, payload):
+                        return topic, payload
+                seen = len(self.messages)
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    def payloads(self, topic: str) -> list[Any]:
+        return [p for t, p, _ in self.messages if t == topic]
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 20) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(port: int, *, max_sessions: int = 4, prefix: str = "omnistream") -> AsyncIterator[MqttBridge]:
+    config = EngineConfig(
+        backend="cascade", speech=False, options=SessionOptions(response=ResponseOptions(max_new_tokens=16))
+    )
+    manager = SessionManager(config, max_sessions=max_sessions)
+    options = BridgeOptions(port=port, prefix=prefix, reconnect_min_s=0.1, reconnect_max_s=0.5, keepalive_s=5)
+    bridge = MqttBridge(manager, options)
+    task = asyncio.create_task(bridge.run())
+    try:
+        yield bridge
+    finally:
+        await bridge.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await manager.close_all()
+
+
+async def _ask(listener: Listener, session: str, question: str, prefix: str = "omnistream") -> dict[str, Any]:
+    await listener.publish(f"{prefix}/{session}/in/text", question)
+    _, answer = await listener.wait_for(
+        lambda t, p: t == f"{prefix}/{session}/out/answer" and isinstance(p, dict) and p.get("text")
+    )
+    return answer
+
+
+def test_mqtt_command_refuses_a_bad_broker_before_loading_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from app.serve_cli import add_commands
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["mqtt", "--broker", "broker.local:http"])
+    assert args.func(args) == 2
+    assert "port must be a number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--max-sessions", "0"])
+
+
+def test_broker_spec_parsing() -> None:
+    assert parse_broker("example.org:1884") == ("example.org", 1884)
+    assert parse_broker("localhost") == ("localhost", 1883)
+    for bad in (":1883", "host:port", "host:70000"):
+        with pytest.raises(ValueError, match="--broker"):
+            parse_broker(bad)
+
+
+async def test_text_query_streams_deltas_and_the_answer(broker: Broker) -> None:
+    listener = Listener(broker.port)
+    await listener.start()
+    async with running_bridge(broker.port) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        answer = await _ask(listener, "kitchen", "What do you see right now?")
+        deltas = listener.payloads("omnistream/kitchen/out/delta")
+        assert deltas and "".join(d["text"] for d in deltas) == answer["text"]
+        assert answer["status"] == "completed" and answer["type"] == "response.done"
+        gate = listener.payloads("omnistream/kitchen/out/gate")
+        assert gate[0]["type"] == "query.accepted" and gate[0]["text"] == "What do you see right now?"
+        status = [(p, r) for t, p, r in listener.messages if t == "omnistream/kitchen/out/status"]
+        assert status[0][0]["state"] == "open"
+        bridge_status = [p for t, p, _ in listener.messages if t == "omnistream/bridge/status"]
+        assert "online" in bridge_status
+        await listener.publish("omnistream/kitchen/in/command", json.dumps({"command": "end"}))
+        await listener.wait_for(lambda t, p: t.endswith("kitchen/out/status") and p.get("state") == "closed")
+    await listener.wait_for(lambda t, p: t == "omnistream/bridge/status" and p == "offline")  # clean shutdown
+    await listener.stop()
+
+
+async def test_bad_input_is_reported_and_the_session_goes_on(broker: Broker) -> None:
+    listener = Listener(broker.port)
+    await listener.start()
+    async with running_bridge(broker.port) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        errors = "omnistream/cam/out/error"
+        await listener.publish("omnistream/cam/in/frame", b"this is not a jpeg")
+        _, err = await listener.wait_for(lambda t, p: t == errors)
+        assert "JPEG or PNG" in err["error"] and err["topic"] == "in/frame"
+        await listener.publish("omnistream/cam/in/frame", b"\xff\xd8\xff\xe0 truncated")
+        _, err = await listener.wait_for(lambda t, p: t == errors and "decoded" in p["error"])
+        await listener.publish("omnistream/cam/in/command", b"{oops")
+        _, err = await listener.wait_for(lambda t, p: t == errors and "JSON" in p["error"])
+        await listener.publish("omnistream/cam/in/command", json.dumps({"command": "explode"}))
+        _, err = await listener.wait_for(lambda t, p: t == errors and "explode" in p["error"])
+        await listener.publish("omnistream/cam/in/command", json.dumps({"command": "cancel"}))
+        _, err = await listener.wait_for(lambda t, p: t == errors and "no response in progress" in p["error"])
+        await listener.publish("omnistream/cam/in/audio", b"\x00\x01\x02")
+        _, err = await listener.wait_for(lambda t, p: t == errors and "even number" in p["error"])
+        await listener.publish("omnistream/cam/in/volume", b"11")
+        _, err = await listener.wait_for(lambda t, p: t == errors and "unknown input topic" in p["error"])
+        await listener.publish("omnistream/not.a.session/in/text", b"hello")  # ignored with a log line
+        ok, jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), (0, 0, 255), np.uint8))
+        assert ok
+        await listener.publish("omnistream/cam/in/frame", jpeg.tobytes())
+        context = bridge.sessions["cam"].session.context
+        await _until(lambda: context.last_observation is not None)  # type: ignore[attr-defined]
+        assert context.last_observation.colours[0].name == "red"  # type: ignore[attr-defined]
+        answer = await _ask(listener, "cam", "What colour fills the picture?")
+        assert answer["status"] == "completed"
+        assert not [t for t, _, _ in listener.messages if "not.a.session" in t and "/out/" in t]
+    await listener.stop()
+
+
+async def test_session_limit_refuses_clearly_under_a_nested_prefix(broker: Broker) -> None:
+    listener = Listener(broker.port)
+    await listener.start()
+    async with running_bridge(broker.port, max_sessions=1, prefix="home/omni") as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        await listener.publish("home/omni/first/in/command", json.dumps({"command": "start"}))
+        await listener.wait_for(lambda t, p: t == "home/omni/first/out/status" and p["state"] == "open")
+        await listener.publish("home/omni/second/in/text", "hello?")
+        _, status = await listener.wait_for(lambda t, p: t == "home/omni/second/out/status")
+        assert status["state"] == "refused" and "session limit" in status["reason"]
+        answer = await _ask(listener, "first", "Are you still there?", prefix="home/omni")
+        assert answer["status"] == "completed"
+    await listener.stop()
+
+
+async def test_bridge_reconnects_after_the_broker_restarts(broker: Broker) -> None:
+    async with running_bridge(broker.port) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        listener = Listener(broker.port)
+        await listener.start()
+        await _ask(listener, "porch", "Anything happening?")
+        await listener.stop()
+
+        broker.stop()
+        await _until(lambda: not bridge.connected.is_set())
+        assert "porch" in bridge.sessions  # the engine session outlives the broker
+        broker.start()
+        await _until(lambda: bridge.connections == 2)
+
+        listener = Listener(broker.port)
+        await listener.start()
+        answer = await _ask(listener, "porch", "And now?")
+        assert answer["status"] == "completed"
+        await listener.stop()
+
+
+async def test_broker_down_at_start_is_logged_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="app.mqtt_bridge")
+    broker = Broker(tmp_path)
+    async with running_bridge(broker.port) as bridge:
+        await _until(lambda: any("unreachable" in r.getMessage() for r in caplog.records))
+        line = next(r.getMessage() for r in caplog.records if "unreachable" in r.getMessage())
+        assert f"127.0.0.1:{broker.port}" in line and "retrying" in line
+        assert not bridge.connected.is_set()
+        broker.start()
+        try:
+            await asyncio.wait_for(bridge.connected.wait(), 20)
+        finally:
+            broker.stop()
