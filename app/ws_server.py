@@ -51,7 +51,6 @@ from app.realtime_protocol import (
     user_item,
 )
 from app.tts import EspeakVoice, Speaker, TtsUnavailable
-from engine.backends.base import Turn
 from engine.events import (
     Error,
     Event,
@@ -309,14 +308,8 @@ class RealtimeConnection:
 
     def _forget_unheard(self, reply: _Reply, heard: float) -> None:
         """The dialogue history keeps only the part of the answer that was played (cut in proportion, by words)."""
-        history = self.live.session.history
-        for i in range(len(history) - 1, -1, -1):
-            turn = history[i]
-            if turn.role == "assistant" and turn.text == reply.text:
-                words = turn.text.split()
-                kept = " ".join(words[: round(len(words) * heard)])
-                history[i] = Turn("assistant", kept, turn.t, interrupted=True)
-                return
+        words = reply.text.split()
+        self.live.session.truncate_turn(reply.engine_id, " ".join(words[: round(len(words) * heard)]))
 
     # ------------------------------------------------------------------ engine events
     def on_engine_event(self, event: Event) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import time
@@ -573,6 +574,15 @@ class Session:
             self._respond(response, self._standing_instruction(query_id, text)), response.response_id
         )
 
+    def truncate_turn(self, response_id: str, heard: str) -> bool:
+        """Keep only ``heard`` of a finished answer in the dialogue (the listener stopped hearing it there)."""
+        for i in range(len(self.history) - 1, -1, -1):
+            turn = self.history[i]
+            if turn.role == "assistant" and turn.response_id == response_id:
+                self.history[i] = dataclasses.replace(turn, text=heard, interrupted=True)
+                return True
+        return False
+
     def cancel_response(self, reason: str = "cancelled by client") -> bool:
         """Cancel the response in flight (``response.done`` with status ``cancelled``); False when none."""
         if self._response is None:
@@ -608,7 +618,15 @@ class Session:
             )
         )
         self.history.append(Turn("user", response.query, response.t))
-        self.history.append(Turn("assistant", response.delivered, self.clock.now(), interrupted=status != "completed"))
+        self.history.append(
+            Turn(
+                "assistant",
+                response.delivered,
+                self.clock.now(),
+                interrupted=status != "completed",
+                response_id=response.response_id,
+            )
+        )
 
     async def _respond(self, response: _Response, reply: str | None = None) -> None:
         """Stream the backend's answer to the response's query, or ``reply`` when the engine answers itself."""

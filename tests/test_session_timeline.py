@@ -172,3 +172,13 @@ async def test_empty_text_is_ignored_with_a_reason():
     ignored = await anext(aiter(sub))
     assert ignored.type == "query.ignored" and ignored.reason == "empty text"
     assert any(e.type == "response.done" for e in events)
+
+
+async def test_a_listener_can_truncate_a_finished_answer_to_what_was_heard():
+    session = make_session()
+    events = await run_collect(session, [ScheduledTextSource([(0.0, "where is the exit")])])
+    done = next(e for e in events if isinstance(e, ResponseDone))
+    assert session.history[-1].response_id == done.response_id
+    assert session.truncate_turn(done.response_id, "answer to")
+    assert session.history[-1].text == "answer to" and session.history[-1].interrupted
+    assert not session.truncate_turn("r999", "anything")

@@ -30,6 +30,7 @@ class Turn:
     text: str
     t: float
     interrupted: bool = False
+    response_id: str = ""  # the response an assistant turn came from
 
 
 @dataclass(frozen=True, slots=True)
