@@ -192,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
     from app.demo_cli import add_commands as add_demo_commands
     from app.serve_cli import add_commands as add_serve_commands
+    from eval.cli import add_commands as add_eval_commands
 
     add_demo_commands(sub)
     add_serve_commands(sub)
+    add_eval_commands(sub)
     return parser
 
 

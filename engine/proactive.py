@@ -20,9 +20,11 @@ _NOTIFY = (
 )
 _NOTIFY_WHEN = re.compile(rf"^{_LEAD}(?:{_NOTIFY})\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S)
 _WHEN_SAY = re.compile(
-    rf"^{_LEAD}{_WHEN}\s+(?P<cond>.+?),?\s+(?:say|tell me|announce|shout)\s+(?P<say>.+?)[.!?]*$", re.I | re.S
+    rf"^{_LEAD}{_WHEN}\s+(?P<cond>.+?),?\s+(?:say|output|tell me|announce|shout)\s+(?P<say>.+?)[.!?]*$", re.I | re.S
 )
-_SAY_WHEN = re.compile(rf"^{_LEAD}(?:say|announce|shout)\s+(?P<say>.+?)\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S)
+_SAY_WHEN = re.compile(
+    rf"^{_LEAD}(?:say|output|announce|shout)\s+(?P<say>.+?)\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S
+)
 _CANCEL = re.compile(
     r"^(?:please\s+)?(?:stop|cancel|forget|clear|drop)\b.*\b(?:alert|alerts|reminder|reminders|instruction|"
     r"instructions|watching|telling me|notifying me|notifications)\b",

@@ -290,7 +290,12 @@ class Session:
 
     async def _feed_replay(self, sources: Sequence[Source]) -> None:
         """Merge the replayed sources by timestamp and release items as the clock allows."""
-        iters = {s.name: s.items(self.clock.now).__aiter__() for s in sources}
+        iters = {}
+        for source in sources:
+            try:
+                iters[source.name] = source.items(self.clock.now).__aiter__()
+            except Exception as exc:
+                self._error(source.name, f"{source.name}: cannot stream ({type(exc).__name__}: {exc})")
         order = itertools.count()
         heap: list[tuple[float, int, str, StreamItem]] = []
 
@@ -638,7 +643,7 @@ class Session:
         request = AnswerRequest(
             query=response.query,
             t=response.t,
-            history=tuple(self.history[-o.history_turns :]),
+            history=tuple(self.history[len(self.history) - o.history_turns :] if o.history_turns > 0 else ()),
             context_seconds=o.context_seconds,
             max_new_tokens=o.max_new_tokens,
             choices=choices,

@@ -1,0 +1,131 @@
+"""``omnistream bench`` and ``omnistream gen-bench``: argparse subcommands, registered by ``add_commands``.
+
+Each subcommand sets ``func`` (taking the parsed namespace, returning an exit status), as ``app/cli.py`` dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.backends.registry import BACKENDS
+
+
+def _context(text: str) -> float | None:
+    if text == "all":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--context must be a number of seconds or 'all', got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--context must be positive, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text!r}")
+    return value
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from eval.bench import BenchConfig, run_bench
+    from eval.tasks import select_tasks
+
+    if args.spoken and args.no_speech:
+        print("error: --spoken needs speech recognition; drop --no-speech", file=sys.stderr)
+        return 2
+    missing = [p for p in args.data if not p.exists()]
+    if missing:
+        print(f"error: annotation file not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    try:
+        tasks = select_tasks(args.tasks) if args.tasks else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = BenchConfig(
+        data=tuple(args.data),
+        videos=args.videos,
+        out=args.out,
+        backend=args.backend,
+        model=args.model,
+        device=args.device,
+        context=args.context,
+        pace=args.pace,
+        workers=args.workers,
+        limit=args.limit,
+        tasks=tasks,
+        proactive=args.proactive,
+        speech=not args.no_speech,
+        spoken=args.spoken,
+        fps=args.fps,
+        name=args.name,
+        progress=not args.quiet,
+    )
+    result = run_bench(config)
+    scores = result.report["scores"]["overall"]
+    print(
+        f"{scores['total']} items scored: official {scores['official']} %, robust {scores['robust']} %; "
+        f"{len(result.report['skipped'])} skipped; report in {result.paths['md']}"
+    )
+    return 0
+
+
+def _cmd_gen(args: argparse.Namespace) -> int:
+    from eval.generator import GenConfig, generate
+
+    paths = generate(
+        GenConfig(
+            out=args.out,
+            videos=args.videos,
+            seed=args.seed,
+            seconds=args.seconds,
+            size=(args.width, args.height),
+            fps=args.fps,
+            noise=args.noise,
+            words_per_minute=args.wpm,
+        )
+    )
+    print(f"wrote {len(paths)} annotation files and {args.videos} videos to {args.out}")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("bench", help="replay a StreamingBench-format benchmark through the engine and score it")
+    p.add_argument("--data", type=Path, action="append", required=True, help="annotation JSON (repeatable)")
+    p.add_argument("--videos", type=Path, required=True, help="folder that video_path entries are relative to")
+    p.add_argument("--out", type=Path, required=True, help="output folder (results.jsonl, reports, official copies)")
+    p.add_argument("--backend", default="cascade", choices=sorted(BACKENDS))
+    p.add_argument("--model", default=None, help="model name or path for the backend")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--context", type=_context, default=60.0, help="seconds of stream context, or 'all' (default 60)")
+    p.add_argument("--pace", choices=("fast", "realtime"), default="fast")
+    p.add_argument("--workers", type=_positive_int, default=1, help="videos replayed at once (one shared model)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="at most this many items (file order)")
+    p.add_argument("--tasks", default=None, help="task codes, names or categories, comma-separated")
+    p.add_argument("--proactive", choices=("poll", "events"), default="poll", help="proactive protocol (default poll)")
+    p.add_argument("--no-speech", action="store_true", help="do not transcribe the videos' audio")
+    p.add_argument("--spoken", action="store_true", help="speak questions that have an audio_path (_stream files)")
+    p.add_argument("--fps", type=float, default=2.0, help="video frames per second given to the model")
+    p.add_argument("--name", default=None, help="key the answers are written under (default omnistream-<backend>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench)
+
+    g = subparsers.add_parser("gen-bench", help="write a synthetic StreamingBench-format suite (videos + JSON)")
+    g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--videos", type=_positive_int, default=10)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seconds", type=float, default=40.0, help="length of each video")
+    g.add_argument("--width", type=int, default=320)
+    g.add_argument("--height", type=int, default=240)
+    g.add_argument("--fps", type=float, default=6.0)
+    g.add_argument("--noise", type=float, default=0.003, help="background noise level (difficulty)")
+    g.add_argument("--wpm", type=int, default=150, help="speech rate, words per minute (difficulty)")
+    g.set_defaults(func=_cmd_gen)

@@ -1,0 +1,449 @@
+"""Replaying a benchmark through the live engine: one session and one pass per video.
+
+Each video's questions are typed into the session at their ``time_stamp`` (stem plus one ``A. …`` line per option;
+the session parses the options with ``engine.choices``) while the video (and its audio track, when there is one)
+streams through the same sources the live app uses. The session's events are matched back to questions by the
+``query.accepted`` that each typed question produces. The stream's own speech is transcribed as content but never
+taken as a query. Optionally (``spoken_root``) the ``_stream`` variants' recorded questions are mixed into the audio
+at their time stamps and asked by voice instead (``eval/spoken.py``).
+
+Proactive items: by default the official polling protocol (from one second after the instruction to four seconds after
+the ground-truth time, ask once a second whether it is time to give the output; on a "yes" ask the instruction itself
+and stop). With ``proactive="events"`` the instruction is typed once (the engine keeps it as a standing instruction)
+and every ``proactive`` event emitted after it is recorded with its time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import cv2
+
+from engine.events import (
+    Event,
+    Proactive,
+    QueryAccepted,
+    QueryIgnored,
+    ResponseDone,
+    ResponseStarted,
+    SessionEnded,
+)
+from engine.gate import GateDecision, UtteranceFeatures
+from engine.options import IngestOptions, ResponseOptions, SessionOptions, TurnOptions
+from engine.runtime import EngineConfig, open_session
+from engine.session import Session
+from eval.loader import Item
+from eval.scoring import official_choice, official_proactive, parse_letter, robust_proactive
+from eval.spoken import MixedAudioSource, SpokenQuestion, SpokenQuestionPolicy, load_clip
+from streams.audio import AudioFileSource
+from streams.clock import Pace, ReplayClock
+from streams.items import TextInput
+from streams.source import Source
+from streams.text import ScheduledTextSource
+from streams.video import VideoFileSource
+
+ProactiveMode = Literal["poll", "events"]
+POLL_AFTER_GT_S = 4  # the official protocol polls up to the ground-truth time + 4 s
+
+
+def poll_prompt(item: Item) -> str:
+    return f'{item.question} Is it the right time to output "{item.gt_output}"? You can only answer yes or no.'
+
+
+class SpeechIsContent:
+    """Query policy for replays: the media's own speech is transcribed for the model, never answered as a query."""
+
+    def decide(self, text: str, *, start: float, end: float, features: UtteranceFeatures | None = None) -> GateDecision:
+        return GateDecision(False, "replayed media speech is content, not a query")
+
+
+@dataclass
+class Reply:
+    """What the session did with one query (``query``: the text it answered, e.g. a spoken question's transcript)."""
+
+    text: str
+    t: float
+    status: str
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    query: str = ""
+
+
+@dataclass
+class ReplyTracker:
+    """Matches queries to their ``response.done``: typed ones through ``query.accepted`` (text, in order), spoken ones
+    through the order in which the query policy accepted them (``spoken_order``, question ids)."""
+
+    pending: list[tuple[str, asyncio.Future[Reply | None]]] = field(default_factory=list)
+    spoken: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
+    spoken_order: list[str] = field(default_factory=list)
+    spoken_taken: int = 0
+    queries: dict[str, str] = field(default_factory=dict)
+    by_query: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
+    by_response: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
+    proactive_outputs: list[tuple[float, str]] = field(default_factory=list)
+    ended: str | None = None
+
+    def expect(self, text: str) -> asyncio.Future[Reply | None]:
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        if self.ended is not None:
+            future.set_result(None)
+        else:
+            self.pending.append((text.strip(), future))
+        return future
+
+    def _take(self, text: str) -> asyncio.Future[Reply | None] | None:
+        for k, (want, future) in enumerate(self.pending):
+            if want == text.strip():
+                del self.pending[k]
+                return future
+        return None
+
+    def feed(self, event: Event) -> None:
+        if isinstance(event, QueryAccepted) and event.source == "text":
+            future = self._take(event.text)
+            if future is not None:
+                self.by_query[event.query_id] = future
+        elif isinstance(event, QueryAccepted) and self.spoken_taken < len(self.spoken_order):  # a speech query
+            uid = self.spoken_order[self.spoken_taken]
+            self.spoken_taken += 1
+            self.by_query[event.query_id] = self.spoken[uid]
+        elif isinstance(event, QueryIgnored) and event.source == "text":
+            future = self._take(event.text)
+            if future is not None and not future.done():
+                future.set_result(Reply(text="", t=event.t, status=f"ignored: {event.reason}"))
+        elif isinstance(event, ResponseStarted):
+            future = self.by_query.pop(event.query_id, None)
+            if future is not None:
+                self.by_response[event.response_id] = future
+                self.queries[event.response_id] = event.query
+        elif isinstance(event, ResponseDone):
+            future = self.by_response.pop(event.response_id, None)
+            if future is not None and not future.done():
+                query = self.queries.pop(event.response_id, "")
+                future.set_result(Reply(event.text, event.t, event.status, event.ttft_ms, event.latency_ms, query))
+        elif isinstance(event, Proactive):
+            self.proactive_outputs.append((event.t, event.text))
+        elif isinstance(event, SessionEnded):
+            self.ended = event.reason
+            waiting = [f for _, f in self.pending] + [*self.spoken.values(), *self.by_query.values()]
+            for future in [*waiting, *self.by_response.values()]:
+                if not future.done():
+                    future.set_result(None)
+
+
+class PollingSource:
+    """Typed proactive polls, each asked only after the previous one was answered (the official protocol)."""
+
+    kind = "text"
+    live = False
+
+    def __init__(self, items: Sequence[Item], tracker: ReplyTracker, done: Callable[[Item, list, Any], None]) -> None:
+        self.instructions = sorted(items, key=lambda i: i.time_s)
+        self.tracker = tracker
+        self.done = done
+        self.name = "proactive-polls"
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    async def _reply(self, future: asyncio.Future[Reply | None], t: float, text: str, history: list) -> str:
+        reply = await future
+        said = reply.text if reply is not None else ""
+        history += [{"role": "user", "time": t, "content": text}, {"role": "assistant", "time": t, "content": said}]
+        return said
+
+    async def items(self, now: Callable[[], float]) -> AsyncIterator[TextInput]:
+        last = 0.0
+        for item in self.instructions:
+            history: list[dict[str, Any]] = []
+            answered: float | bool = False
+            t = max(item.time_s + 1, last)
+            while t <= float(item.gt_time_s or 0.0) + POLL_AFTER_GT_S:
+                future = self.tracker.expect(poll_prompt(item))
+                yield TextInput(t=t, text=poll_prompt(item), source=self.name)
+                said = await self._reply(future, t, poll_prompt(item), history)
+                if "yes" in said.strip().lower():
+                    future = self.tracker.expect(item.question)
+                    yield TextInput(t=t, text=item.question, source=self.name)
+                    await self._reply(future, t, item.question, history)
+                    answered = t
+                    break
+                t += 1
+            last = t
+            self.done(item, history, answered)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    duration_s: float
+    native_fps: float
+    has_audio: bool
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Duration, frame rate and whether there is an audio track; raises ``ValueError`` naming what is wrong."""
+    if not path.exists():
+        raise ValueError(f"video not found: {path}")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened() or not cap.grab():
+            raise ValueError(f"unreadable video (cannot decode a frame): {path}")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+    finally:
+        cap.release()
+    has_audio = False
+    duration = frames / fps if fps > 0 else 0.0
+    try:
+        with av.open(str(path)) as container:
+            has_audio = bool(container.streams.audio)
+            if container.duration:
+                duration = max(duration, container.duration / av.time_base)
+    except (av.FFmpegError, OSError) as exc:
+        raise ValueError(f"unreadable video ({exc}): {path}") from None
+    return VideoInfo(path, duration, fps, has_audio)
+
+
+@dataclass
+class GroupOutcome:
+    """What one video's pass produced, for the run's statistics."""
+
+    stream_s: float = 0.0
+    wall_s: float = 0.0
+    frames_decoded: int = 0
+    frames_recut: int = 0
+
+
+def make_record(item: Item, **fields: Any) -> dict[str, Any]:
+    """A results.jsonl line: the item, what the model said, and both scores."""
+    record: dict[str, Any] = {
+        "uid": item.uid,
+        "file": item.file,
+        "record": item.record,
+        "video": item.video,
+        "task": item.task.code,
+        "category": item.task.category,
+        "kind": item.task.kind,
+        "time_s": item.time_s,
+        "prompt": item.prompt(),
+        "gold": item.gt_output if item.proactive else item.answer,
+        "skipped": None,
+        **fields,
+    }
+    if record["skipped"]:
+        record.update(official=False, robust=False)
+    elif item.proactive:
+        history, gt = record["dialog_history"], float(item.gt_time_s or 0.0)
+        record["official"] = official_proactive(history, gt, item.gt_output or "")
+        record["robust"] = robust_proactive(history, gt, item.gt_output or "")
+    else:
+        letter = parse_letter(record["response"], item.options)
+        record.update(
+            official=official_choice(record["response"], item.answer),
+            robust_letter=letter,
+            robust=letter == item.answer,
+        )
+    return record
+
+
+def resolve_video(videos_dir: Path, video: str) -> Path:
+    path = Path(video)
+    return path if path.is_absolute() else videos_dir / path
+
+
+Opener = Callable[[EngineConfig, ReplayClock], Awaitable[Session]]
+
+
+async def replay_group(
+    items: Sequence[Item],
+    *,
+    video: Path,
+    config: EngineConfig,
+    pace: Pace,
+    proactive: ProactiveMode,
+    write: Callable[[dict[str, Any]], None],
+    opener: Opener = open_session,
+    spoken_root: Path | None = None,
+) -> GroupOutcome:
+    """One pass over ``video`` posing ``items``; every item ends as exactly one record given to ``write``.
+
+    ``opener`` builds the session (``engine.runtime.open_session``: the real models, loaded once per process). When the
+    session cannot be opened or fails, the items still unanswered are recorded as skipped with the error. With
+    ``spoken_root``, questions that have an ``audio_path`` (relative to it) are spoken into the audio instead of typed.
+    """
+    written: set[str] = set()
+
+    def record(entry: dict[str, Any]) -> None:
+        written.add(entry["uid"])
+        write(entry)
+
+    try:
+        return await _replay(items, video=video, config=config, pace=pace, proactive=proactive, write=record,
+                             opener=opener, spoken_root=spoken_root)  # fmt: skip
+    except Exception as exc:
+        for item in items:
+            if item.uid not in written:
+                write(make_record(item, skipped=f"replay failed: {type(exc).__name__}: {exc}"))
+        return GroupOutcome()
+
+
+async def _replay(
+    items: Sequence[Item],
+    *,
+    video: Path,
+    config: EngineConfig,
+    pace: Pace,
+    proactive: ProactiveMode,
+    write: Callable[[dict[str, Any]], None],
+    opener: Opener,
+    spoken_root: Path | None,
+) -> GroupOutcome:
+    outcome = GroupOutcome()
+    try:
+        info = probe_video(video)
+    except ValueError as exc:
+        for item in items:
+            write(make_record(item, skipped=str(exc)))
+        return outcome
+    posable = []
+    for item in items:
+        if item.time_s > info.duration_s + 1.0:
+            reason = f"time stamp {item.time_s:.0f} s is beyond the video's end ({info.duration_s:.1f} s)"
+            write(make_record(item, skipped=reason))
+        else:
+            posable.append(item)
+    spoken: dict[str, SpokenQuestion] = {}
+    for item in [i for i in posable if spoken_root is not None and i.audio_path and not i.proactive]:
+        try:
+            clip = load_clip(resolve_video(spoken_root, str(item.audio_path)))
+        except ValueError as exc:
+            write(make_record(item, skipped=str(exc)))
+            posable.remove(item)
+            continue
+        spoken[item.uid] = SpokenQuestion(item.uid, item.time_s, clip)
+    if not posable:
+        return outcome
+    if spoken:
+        policy = SpokenQuestionPolicy(list(spoken.values()))
+        config = dataclasses.replace(config, policy=policy)
+    started = time.monotonic()
+    clock = ReplayClock(pace)
+    session = await opener(config, clock)
+    tracker = ReplyTracker()
+    events = session.subscribe()
+    pending: list[asyncio.Task[None]] = []
+
+    async def answer_of(item: Item, future: asyncio.Future[Reply | None]) -> None:
+        reply = await future
+        if reply is None:
+            write(make_record(item, skipped=f"no response: session ended ({tracker.ended})"))
+            return
+        heard = {"heard": reply.query} if item.uid in spoken else {}
+        write(
+            make_record(
+                item,
+                response=reply.text,
+                status=reply.status,
+                ttft_ms=reply.ttft_ms,
+                latency_ms=reply.latency_ms,
+                **heard,
+            )
+        )
+
+    def proactive_done(item: Item, history: list[dict[str, Any]], answered: Any) -> None:
+        write(
+            make_record(
+                item,
+                response=history[-1]["content"] if history else "",
+                dialog_history=history,
+                answered=answered,
+                status="polled",
+            )
+        )
+
+    choice = sorted((i for i in posable if not i.proactive), key=lambda i: i.time_s)
+    active = [i for i in posable if i.proactive]
+    lines: list[tuple[float, str]] = []
+    if spoken:
+        tracker.spoken_order = policy.accepted
+    for item in choice:
+        if item.uid in spoken:
+            tracker.spoken[item.uid] = asyncio.get_running_loop().create_future()
+            pending.append(asyncio.create_task(answer_of(item, tracker.spoken[item.uid])))
+        else:
+            lines.append((item.time_s, item.prompt()))
+            pending.append(asyncio.create_task(answer_of(item, tracker.expect(item.prompt()))))
+    if proactive == "events":
+        lines += [(i.time_s, i.question) for i in active]
+    sources: list[Source] = [VideoFileSource(str(video), fps=config.options.ingest.fps)]
+    if spoken:
+        sources.append(MixedAudioSource(str(video) if info.has_audio else None, list(spoken.values()), info.duration_s))
+    elif info.has_audio:
+        sources.append(AudioFileSource(str(video)))
+    if lines:
+        sources.append(ScheduledTextSource(lines, name="questions"))
+    if proactive == "poll" and active:
+        sources.append(PollingSource(active, tracker, proactive_done))
+
+    async def consume() -> None:
+        async for event in events:
+            tracker.feed(event)
+
+    consumer = asyncio.create_task(consume())
+    try:
+        await session.run(sources)
+        await consumer
+        await asyncio.gather(*pending)
+    finally:
+        for task in [consumer, *pending]:
+            task.cancel()
+    if proactive == "events":
+        _record_proactive_events(active, tracker, proactive_done)
+    outcome.wall_s = time.monotonic() - started
+    outcome.stream_s = clock.now()
+    outcome.frames_decoded = sources[0].frames_decoded  # type: ignore[attr-defined]
+    context = config.options.response.context_seconds
+    outcome.frames_recut = round(
+        sum(i.time_s - (max(0.0, i.time_s - context) if context else 0.0) for i in posable) * info.native_fps
+    )
+    return outcome
+
+
+def _record_proactive_events(
+    items: Sequence[Item], tracker: ReplyTracker, done: Callable[[Item, list, Any], None]
+) -> None:
+    """Each ``proactive`` output belongs to the latest instruction given at or before it."""
+    ordered = sorted(items, key=lambda i: i.time_s)
+    for k, item in enumerate(ordered):
+        end = ordered[k + 1].time_s if k + 1 < len(ordered) else float("inf")
+        history = [
+            {"role": "assistant", "time": t, "content": text}
+            for t, text in tracker.proactive_outputs
+            if item.time_s <= t < end
+        ]
+        done(item, history, history[-1]["time"] if history else False)
+
+
+def engine_config(
+    backend: str, *, model: str | None, device: str, context: float | None, fps: float, speech: bool
+) -> EngineConfig:
+    options = SessionOptions(
+        ingest=IngestOptions(fps=fps),
+        response=ResponseOptions(context_seconds=context),
+        turns=TurnOptions(barge_in=False),  # the media's own speech is not the user interrupting
+    )
+    return EngineConfig(
+        backend=backend, model=model, device=device, options=options, speech=speech, policy=SpeechIsContent()
+    )
