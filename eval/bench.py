@@ -32,7 +32,7 @@ class BenchConfig:
     workers: int = 1
     limit: int | None = None
     tasks: frozenset[str] | None = None
-    proactive: ProactiveMode = "poll"
+    proactive: ProactiveMode = "events"
     speech: bool = True
     fps: float = 2.0
     name: str | None = None  # the key answers are written under; default "omnistream-<backend>"

@@ -110,7 +110,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--workers", type=_positive_int, default=1, help="videos replayed at once (one shared model)")
     p.add_argument("--limit", type=_positive_int, default=None, help="at most this many items (file order)")
     p.add_argument("--tasks", default=None, help="task codes, names or categories, comma-separated")
-    p.add_argument("--proactive", choices=("poll", "events"), default="poll", help="proactive protocol (default poll)")
+    p.add_argument(
+        "--proactive",
+        choices=("poll", "events"),
+        default="events",
+        help="proactive protocol: the engine's own proactive events (default) or the official once-a-second polling",
+    )
     p.add_argument("--no-speech", action="store_true", help="do not transcribe the videos' audio")
     p.add_argument("--spoken", action="store_true", help="speak questions that have an audio_path (_stream files)")
     p.add_argument("--fps", type=float, default=2.0, help="video frames per second given to the model")

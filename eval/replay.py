@@ -369,7 +369,7 @@ async def _replay(
                 response=history[-1]["content"] if history else "",
                 dialog_history=history,
                 answered=answered,
-                status="polled",
+                status="polled" if proactive == "poll" else "proactive",
             )
         )
 
