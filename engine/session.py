@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.backends.base import AnswerRequest, BackendContext, Turn
+from engine.backends.base import AnswerRequest, BackendContext, BackendRecovered, Turn
 from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.echo import EchoGuard
@@ -362,6 +362,9 @@ class Session:
             try:
                 await self._in("ingest", self.context.ingest_frame, frame)
                 self._m_frames += 1
+            except BackendRecovered as exc:
+                self._m_frames += 1
+                self._error("backend", str(exc))
             except Exception as exc:
                 self._error("backend", f"ingesting the frame at {frame.t:.2f} s failed: {type(exc).__name__}: {exc}")
             finally:
@@ -412,8 +415,10 @@ class Session:
 
     def _audio_ingested(self, future: asyncio.Future[None]) -> None:
         self._finish()
-        if not future.cancelled() and future.exception() is not None:
-            exc = future.exception()
+        exc = None if future.cancelled() else future.exception()
+        if isinstance(exc, BackendRecovered):
+            self._error("backend", str(exc))
+        elif exc is not None:
             self._error("backend", f"ingesting audio failed: {type(exc).__name__}: {exc}")
 
     def _ingest_audio_batch(self, batch: list[AudioChunk]) -> None:

@@ -182,3 +182,22 @@ async def test_a_listener_can_truncate_a_finished_answer_to_what_was_heard():
     assert session.truncate_turn(done.response_id, "answer to")
     assert session.history[-1].text == "answer to" and session.history[-1].interrupted
     assert not session.truncate_turn("r999", "anything")
+
+
+async def test_a_backend_that_recovers_is_reported_without_losing_the_frame():
+    from engine.backends.base import BackendRecovered
+
+    class ShrinksOnce(ScriptedBackendContext):
+        def ingest_frame(self, frame: VideoFrame) -> None:
+            super().ingest_frame(frame)
+            if frame.t == 1.0:
+                raise BackendRecovered("out of memory while prefilling: window shrunk from 60 s to 30 s")
+
+    ctx = ShrinksOnce()
+    frames = [VideoFrame(t=i * 0.5, image=np.zeros((4, 4, 3), np.uint8)) for i in range(4)]
+    events = await run_collect(make_session(ctx), [ScriptedSource("cam", "video", frames)])
+    errors = [e for e in events if isinstance(e, Error)]
+    assert [(e.source, e.message, e.fatal) for e in errors] == [
+        ("backend", "out of memory while prefilling: window shrunk from 60 s to 30 s", False)
+    ]
+    assert ctx.frames == [0.0, 0.5, 1.0, 1.5]

@@ -22,6 +22,11 @@ from streams.items import AudioChunk, VideoFrame
 Role = Literal["user", "assistant"]
 
 
+class BackendRecovered(Exception):
+    """Raised by a context after it hit a problem and recovered (e.g. shrank its window after running out of
+    memory): the session reports the message as a non-fatal ``error`` event and goes on."""
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     """One turn of the dialogue. Assistant turns hold only what was delivered; ``interrupted`` marks cut-off ones."""

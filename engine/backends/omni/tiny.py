@@ -1,0 +1,175 @@
+"""Tiny random-weight Qwen2.5-Omni thinker and Qwen2.5-VL checkpoints, built offline for tests and benchmarks.
+
+Everything is constructed in code: a byte-level BPE tokenizer trained on a few sentences (with the chat and
+multimodal special tokens the models need), the image processor, the Whisper feature extractor and the model
+config. The result is written with ``save_pretrained`` so it loads through the ordinary
+``from_pretrained`` path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tokenizers import ByteLevelBPETokenizer
+from transformers import (
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5OmniThinkerConfig,
+    Qwen2_5OmniThinkerForConditionalGeneration,
+    Qwen2Tokenizer,
+    Qwen2VLImageProcessorPil,
+    WhisperFeatureExtractor,
+)
+
+_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "What colour is the ball on the table? It is red.",
+    "A person walks into the room and sits down at the desk.",
+    "Please describe what you see and hear in the video stream.",
+    "The answer is yes. The answer is no. There are three cars.",
+    "user assistant system: you are a helpful streaming assistant.",
+    "0 1 2 3 4 5 6 7 8 9 10 seconds minutes hello world",
+]
+
+_CHAT = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+_OMNI_TOKENS = {
+    "image_token": "<|IMAGE|>",
+    "audio_token": "<|AUDIO|>",
+    "video_token": "<|VIDEO|>",
+    "vision_bos_token": "<|vision_bos|>",
+    "vision_eos_token": "<|vision_eos|>",
+    "audio_bos_token": "<|audio_bos|>",
+    "audio_eos_token": "<|audio_eos|>",
+}
+_VL_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+
+TINY_FRAME_PIXELS = 56 * 56  # small frames are resized up to this many pixels: 4 merged tokens per frame
+
+
+def _tokenizer(named: dict[str, str], extra: list[str]) -> Qwen2Tokenizer:
+    trainer = ByteLevelBPETokenizer()
+    trainer.train_from_iterator(_CORPUS, vocab_size=320, min_frequency=1, show_progress=False)
+    state = json.loads(trainer._tokenizer.model.__getstate__())
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=trainer.get_vocab(),
+        merges=merges,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens=named or None,
+    )
+    tokenizer.add_special_tokens(
+        {"extra_special_tokens": [*_CHAT, *named.values(), *extra]}, replace_extra_special_tokens=False
+    )
+    return tokenizer
+
+
+def _image_processor() -> Qwen2VLImageProcessorPil:
+    return Qwen2VLImageProcessorPil(size={"shortest_edge": TINY_FRAME_PIXELS, "longest_edge": TINY_FRAME_PIXELS})
+
+
+def _text_config(vocab: int, eos: int) -> dict[str, object]:
+    return {
+        "vocab_size": vocab,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
+        "eos_token_id": eos,
+        "bos_token_id": None,
+    }
+
+
+def build_tiny_omni(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random Qwen2.5-Omni thinker (model, tokenizer, processor) to ``out``; returns the path."""
+    out = Path(out)
+    tokenizer = _tokenizer(_OMNI_TOKENS, [])
+    features = WhisperFeatureExtractor(feature_size=128, sampling_rate=16_000)
+    ids = tokenizer.convert_tokens_to_ids
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=_text_config(len(tokenizer), ids("<|im_end|>")),
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "fullatt_block_indexes": [1],
+        },
+        audio_config={
+            "num_mel_bins": 128,
+            "encoder_layers": 2,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "d_model": 32,
+            "output_dim": 64,
+        },
+        audio_token_index=ids(_OMNI_TOKENS["audio_token"]),
+        image_token_index=ids(_OMNI_TOKENS["image_token"]),
+        video_token_index=ids(_OMNI_TOKENS["video_token"]),
+        audio_start_token_id=ids(_OMNI_TOKENS["audio_bos_token"]),
+        audio_end_token_id=ids(_OMNI_TOKENS["audio_eos_token"]),
+        vision_start_token_id=ids(_OMNI_TOKENS["vision_bos_token"]),
+        vision_end_token_id=ids(_OMNI_TOKENS["vision_eos_token"]),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _save_preprocessor(out, _image_processor(), features)
+    return out
+
+
+def build_tiny_vl(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random Qwen2.5-VL (model, tokenizer, processor) to ``out``; returns the path."""
+    out = Path(out)
+    tokenizer = _tokenizer({}, _VL_TOKENS)
+    ids = tokenizer.convert_tokens_to_ids
+    config = Qwen2_5_VLConfig(
+        text_config=_text_config(len(tokenizer), ids("<|im_end|>")),
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "fullatt_block_indexes": [1],
+        },
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _save_preprocessor(out, _image_processor(), None)
+    return out
+
+
+def _save_preprocessor(out: Path, images: Qwen2VLImageProcessorPil, audio: WhisperFeatureExtractor | None) -> None:
+    """One ``preprocessor_config.json`` holding the image processor's and the feature extractor's fields, as the
+    official Omni checkpoints do (the composite processor class needs torchvision, so its parts are stored instead)."""
+    fields = images.to_dict()
+    if audio is not None:
+        fields |= {k: v for k, v in audio.to_dict().items() if k not in ("mel_filters",)}
+    (out / "preprocessor_config.json").write_text(json.dumps(fields, indent=2, default=list))
+
+
+@functools.cache
+def cached_tiny(kind: Literal["omni", "vl"]) -> Path:
+    """Build the tiny ``omni`` or ``vl`` checkpoint once per process in a temporary directory (removed at exit)."""
+    out = Path(tempfile.mkdtemp(prefix=f"omnistream-tiny-{kind}-"))
+    atexit.register(shutil.rmtree, out, True)
+    return build_tiny_omni(out) if kind == "omni" else build_tiny_vl(out)

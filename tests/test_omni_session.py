@@ -1,0 +1,79 @@
+"""Both transformers backends driven through the real Session, as ``cascade`` is: a replayed mp4 (and wav), a typed
+question, response events out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine.backends.omni.backend import OmniBackend, VlmBackend
+from engine.backends.omni.options import OmniOptions
+from engine.backends.omni.tiny import cached_tiny
+from engine.events import Error, QueryAccepted, ResponseDelta, ResponseDone, ResponseStarted
+from engine.session import Session
+from streams.audio import AudioFileSource
+from streams.clock import ReplayClock
+from streams.text import ScheduledTextSource
+from streams.video import VideoFileSource
+from tests.timeline import run_collect
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Six seconds of a white square moving 20 px/s (10 fps, 96×96 mp4) and of a 440 Hz tone (16 kHz wav)."""
+    folder = tmp_path_factory.mktemp("omni-media")
+    video = folder / "square.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 96))
+    for i in range(60):
+        image = np.zeros((96, 96, 3), dtype=np.uint8)
+        x = (4 + 2 * i) % 70
+        cv2.rectangle(image, (x, 30), (x + 24, 54), (255, 255, 255), -1)
+        writer.write(image)
+    writer.release()
+    wav = folder / "tone.wav"
+    t = np.arange(6 * 16_000) / 16_000
+    sf.write(wav, (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000)
+    return video, wav
+
+
+@pytest.mark.parametrize("backend_cls, kind", [(OmniBackend, "omni"), (VlmBackend, "vl")])
+async def test_backend_answers_a_question_about_a_replayed_video(backend_cls, kind, media):
+    video, wav = media
+    backend = backend_cls(str(cached_tiny(kind)), "cpu", OmniOptions(window_seconds=3.0))
+    backend.load()
+    ctx = backend.open_context()
+    session = Session(ctx, clock=ReplayClock("fast"), backend_name=backend.name)
+    sources = [
+        VideoFileSource(str(video), fps=2.0),
+        AudioFileSource(str(wav)),
+        ScheduledTextSource([(4.0, "what is moving?")]),
+    ]
+    events = await run_collect(session, sources)
+    assert not [e for e in events if isinstance(e, Error)]
+    accepted = [e for e in events if isinstance(e, QueryAccepted)]
+    assert [(e.t, e.text) for e in accepted] == [(4.0, "what is moving?")]
+    started = [e for e in events if isinstance(e, ResponseStarted)]
+    deltas = [e for e in events if isinstance(e, ResponseDelta)]
+    done = [e for e in events if isinstance(e, ResponseDone)]
+    assert len(started) == 1 and len(done) == 1
+    assert done[0].status == "completed" and done[0].text == "".join(d.text for d in deltas)
+    assert all(d.t == 4.0 for d in deltas)  # answered at the question's stream time
+    assert ctx.kv is None  # the session closed the context (and freed its cache) at the end
+    assert ctx.deduper.dropped == 0  # the square moves enough for every frame to count
+    assert ctx.chunks_prefilled >= 5  # six seconds of 1 s chunks, the last flushed by the question or pending
