@@ -18,12 +18,15 @@ _NOTIFY = (
     r"(?:tell|let|notify|alert|warn|ping|remind|inform|call out to)\s+(?:me|us)(?:\s+know)?"
     r"|say something|speak up|shout"
 )
-_NOTIFY_WHEN = re.compile(rf"^{_LEAD}(?:{_NOTIFY})\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S)
+# One sentence: no sentence end inside (a decimal point is fine), so "When X, output Y. Is it time?" is a question.
+_CLAUSE = r"(?:[^.!?\n]|\.(?=\d))+?"
+_NOTIFY_WHEN = re.compile(rf"^{_LEAD}(?:{_NOTIFY})\s+{_WHEN}\s+(?P<cond>{_CLAUSE})[.!?]*$", re.I)
 _WHEN_SAY = re.compile(
-    rf"^{_LEAD}{_WHEN}\s+(?P<cond>.+?),?\s+(?:say|output|tell me|announce|shout)\s+(?P<say>.+?)[.!?]*$", re.I | re.S
+    rf"^{_LEAD}{_WHEN}\s+(?P<cond>{_CLAUSE}),?\s+(?:say|output|tell me|announce|shout)\s+(?P<say>{_CLAUSE})[.!?]*$",
+    re.I,
 )
 _SAY_WHEN = re.compile(
-    rf"^{_LEAD}(?:say|output|announce|shout)\s+(?P<say>.+?)\s+{_WHEN}\s+(?P<cond>.+?)[.!?]*$", re.I | re.S
+    rf"^{_LEAD}(?:say|output|announce|shout)\s+(?P<say>{_CLAUSE})\s+{_WHEN}\s+(?P<cond>{_CLAUSE})[.!?]*$", re.I
 )
 _CANCEL = re.compile(
     r"^(?:please\s+)?(?:stop|cancel|forget|clear|drop)\b.*\b(?:alert|alerts|reminder|reminders|instruction|"

@@ -57,6 +57,12 @@ def poll_prompt(item: Item) -> str:
     return f'{item.question} Is it the right time to output "{item.gt_output}"? You can only answer yes or no.'
 
 
+def output_prompt(item: Item) -> str:
+    """The official protocol then asks the instruction itself; said alone, the engine would take it as a standing
+    instruction to watch, so it is put as a request to answer now."""
+    return f"{item.question} It is the right time now: give the output."
+
+
 class SpeechIsContent:
     """Query policy for replays: the media's own speech is transcribed for the model, never answered as a query."""
 
@@ -171,9 +177,9 @@ class PollingSource:
                 yield TextInput(t=t, text=poll_prompt(item), source=self.name)
                 said = await self._reply(future, t, poll_prompt(item), history)
                 if "yes" in said.strip().lower():
-                    future = self.tracker.expect(item.question)
-                    yield TextInput(t=t, text=item.question, source=self.name)
-                    await self._reply(future, t, item.question, history)
+                    future = self.tracker.expect(output_prompt(item))
+                    yield TextInput(t=t, text=output_prompt(item), source=self.name)
+                    await self._reply(future, t, output_prompt(item), history)
                     answered = t
                     break
                 t += 1

@@ -122,3 +122,13 @@ async def test_instructions_can_be_cancelled_by_asking():
     assert not any(isinstance(e, Proactive) for e in events)
     replies = [e.text for e in events if isinstance(e, ResponseDone)]
     assert replies[-1] == "OK, I stopped 1 standing instruction."
+
+
+def test_an_instruction_is_one_sentence_so_a_question_about_it_is_not_one():
+    assert (
+        parse_instruction('When the word "DRAGON" appears, output "dragon". Is it the right time? Answer yes or no.')
+        is None
+    )
+    assert parse_instruction("tell me when the price drops below 2.5 dollars").condition == (
+        "the price drops below 2.5 dollars"
+    )
