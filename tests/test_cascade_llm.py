@@ -36,6 +36,17 @@ def test_second_load_comes_from_the_dequantised_cache(lm: LocalLM) -> None:
     assert reply == "".join(lm.stream(QUESTION, max_new_tokens=12, cancel=CancelToken()))
 
 
+def test_a_prompt_sharing_the_previous_ones_beginning_reuses_its_cache_exactly(lm: LocalLM) -> None:
+    notes = "Notes:\n[1.0-2.0s] colours: red 90% whole frame\n\nQuestion: Colour?"
+    other = [QUESTION[0], {"role": "user", "content": notes}]
+    lm.warm(QUESTION)
+    before = lm.reused_tokens
+    reused_logits, _ = lm._prefill(lm.encode(other))
+    assert lm.reused_tokens - before >= 16  # the system message and the start of the user turn
+    fresh_logits, _ = lm._forward(lm.encode(other), None, last_only=True)
+    assert torch.allclose(reused_logits, fresh_logits, atol=1e-3)
+
+
 def test_streams_an_answer_grounded_in_the_prompt(lm: LocalLM) -> None:
     pieces = list(lm.stream(QUESTION, max_new_tokens=24, cancel=CancelToken()))
     assert len(pieces) > 1

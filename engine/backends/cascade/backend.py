@@ -51,6 +51,7 @@ class CascadeBackend:
     def load(self) -> None:
         with self._lock:
             self.lm.load()
+            self.lm.warm(prompt.open_question("", 0.0, [], []))
             if self.reader is None:
                 self.reader = TextReader(threads=max(1, (os.cpu_count() or 2) // 2))
 

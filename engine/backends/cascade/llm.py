@@ -30,6 +30,7 @@ Message = dict[str, str]
 _CACHE_NAME = "smollm2-135m"
 _READY = "ready.txt"
 REPEAT_NGRAM = 6  # decoding stops when this many tokens in a row repeat an earlier run
+MIN_REUSE = 16  # shortest shared prompt prefix worth taking from the stored KV cache
 
 
 def smollm2_gguf() -> Path:
@@ -93,6 +94,11 @@ class LocalLM:
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._stop_ids: set[int] = set()
         self._lock = threading.Lock()
+        # The last prompt's ids and KV cache: the next prompt reuses the part it shares (system text, examples).
+        self._prompt_ids: torch.Tensor | None = None
+        self._prompt_cache: object = None
+        self._prompt_lock = threading.Lock()
+        self.reused_tokens = 0  # prompt tokens taken from the stored cache instead of recomputed
 
     def load(self) -> None:
         if self.model is not None:
@@ -139,6 +145,32 @@ class LocalLM:
             out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1 if last_only else 0)
         return out.logits[0], out.cache
 
+    def _prefill(self, ids: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """Logits after the prompt ``ids`` (1, n) and its KV cache, reusing the longest prefix shared with the
+        previous prompt (at least ``MIN_REUSE`` tokens; the last token is always recomputed)."""
+        with self._prompt_lock:
+            stored_ids, stored_cache = self._prompt_ids, self._prompt_cache
+        shared = 0
+        if stored_ids is not None:
+            n = min(len(stored_ids), ids.shape[1] - 1)
+            same = (stored_ids[:n] == ids[0, :n]).tolist()
+            shared = same.index(False) if False in same else n
+        if shared >= MIN_REUSE:
+            cache = copy.deepcopy(stored_cache)
+            if shared < len(stored_ids):
+                cache.crop(shared - len(stored_ids))  # type: ignore[attr-defined]  # negative: drop that many
+            logits, cache = self._forward(ids[:, shared:], cache, last_only=True)
+            self.reused_tokens += shared
+        else:
+            logits, cache = self._forward(ids, None, last_only=True)
+        with self._prompt_lock:
+            self._prompt_ids, self._prompt_cache = ids[0].clone(), copy.deepcopy(cache)
+        return logits, cache
+
+    def warm(self, messages: Sequence[Message]) -> None:
+        """Run a prompt once so that later prompts sharing its beginning (system text, examples) start faster."""
+        self._prefill(self.encode(messages))
+
     def stream(
         self, messages: Sequence[Message], *, max_new_tokens: int, cancel: CancelToken, stop: Sequence[str] = ()
     ) -> Iterator[str]:
@@ -157,7 +189,7 @@ class LocalLM:
         for _ in range(max_new_tokens):
             if cancel.cancelled:
                 return
-            logits, cache = self._forward(ids, cache, last_only=True)
+            logits, cache = self._prefill(ids) if cache is None else self._forward(ids, cache, last_only=True)
             self.steps += 1
             token = int(logits[-1].argmax())
             if token in self._stop_ids:
@@ -187,7 +219,7 @@ class LocalLM:
         The prompt is run once; each continuation reuses a copy of its KV cache. Returns early (fewer scores) when
         ``cancel`` is set.
         """
-        prompt_logits, cache = self._forward(self.encode(messages), None, last_only=True)
+        prompt_logits, cache = self._prefill(self.encode(messages))
         first = torch.log_softmax(prompt_logits[-1].float(), dim=-1)
         scores: list[float] = []
         for continuation in continuations:
