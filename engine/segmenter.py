@@ -3,7 +3,9 @@
 Pure logic with no model inside, so it is tested with scripted probabilities. Windows are 512 samples (32 ms).
 Hysteresis: speech starts when p >= ``threshold`` and only counts as silence once p < ``neg_threshold``; an
 utterance ends after ``min_silence_ms`` of silence. Audio from ``pre_roll_ms`` before the onset is kept so the
-first phoneme reaches ASR. Bursts shorter than ``min_speech_ms`` end as ``Utterance(too_short=True)``.
+first phoneme reaches ASR. Bursts shorter than ``min_speech_ms`` end as ``Utterance(too_short=True)``. After
+``early_asr_ms`` of silence a ``Pause`` hands out the utterance so far, so transcription can start before the
+utterance is declared over.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ class Onset:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """Speech went quiet for ``early_asr_ms``: the utterance so far, to transcribe early. If speech resumes, a later
+    ``Utterance`` will differ (a later ``end``); otherwise it ends with the same ``start`` and ``end``."""
+
+    start: float
+    end: float
+    samples: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class Utterance:
     start: float
     end: float
@@ -34,7 +46,7 @@ class Utterance:
         return self.end - self.start
 
 
-SegmentEvent = Onset | Utterance
+SegmentEvent = Onset | Pause | Utterance
 
 
 class SpeechSegmenter:
@@ -47,6 +59,7 @@ class SpeechSegmenter:
         self._pre_roll_samples = 0
         self._silence_s = 0.0
         self._last_voiced_end = 0.0
+        self._paused = False  # a Pause was emitted for the current stretch of silence
 
     @property
     def in_speech(self) -> bool:
@@ -73,8 +86,13 @@ class SpeechSegmenter:
         else:
             self._silence_s = 0.0
             self._last_voiced_end = end
+            self._paused = False
         if self._silence_s * 1000 >= o.min_silence_ms:
             return [self._finish()]
+        early = o.early_asr_ms and self._silence_s * 1000 >= o.early_asr_ms and not self._paused
+        if early and (self._last_voiced_end - self._start) * 1000 >= o.min_speech_ms:
+            self._paused = True
+            return [Pause(start=self._start, end=self._last_voiced_end, samples=self._cut())]
         if end - self._start >= o.max_utterance_s:
             self._last_voiced_end = end
             return [self._finish()]
@@ -84,13 +102,20 @@ class SpeechSegmenter:
         """End of stream: close an utterance in progress."""
         return [self._finish()] if self._start is not None else []
 
+    def _cut(self) -> np.ndarray:
+        """The utterance's audio so far: pre-roll plus everything up to the end of the last voiced window."""
+        assert self._start is not None
+        keep = self._pre_roll_samples + round((self._last_voiced_end - self._start) * SAMPLE_RATE)
+        samples = np.concatenate(self._speech)[:keep] if self._speech else np.zeros(0, np.float32)
+        return samples.astype(np.float32, copy=False)
+
     def _finish(self) -> Utterance:
         assert self._start is not None
         start, end = self._start, self._last_voiced_end
-        keep = self._pre_roll_samples + round((end - start) * SAMPLE_RATE)
-        samples = np.concatenate(self._speech)[:keep] if self._speech else np.zeros(0, np.float32)
+        samples = self._cut()
+        self._paused = False
         too_short = (end - start) * 1000 < self.options.min_speech_ms
         self._start = None
         self._speech = []
         self._silence_s = 0.0
-        return Utterance(start=start, end=end, samples=samples.astype(np.float32, copy=False), too_short=too_short)
+        return Utterance(start=start, end=end, samples=samples, too_short=too_short)

@@ -56,7 +56,7 @@ from engine.events import (
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
 from engine.options import SessionOptions
 from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
-from engine.segmenter import Onset, SpeechSegmenter, Utterance
+from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
 from engine.speech import Transcriber, VoiceDetector
 from streams.clock import Clock
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
@@ -156,6 +156,7 @@ class Session:
         self._stopping = asyncio.Event()
         self._ended = False
         self._asr_chain: asyncio.Task[None] | None = None
+        self._early: tuple[float, float, asyncio.Future[str]] | None = None  # (start, end, transcript) at a pause
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._speaking_since: float | None = None
         self.instructions: dict[str, Instruction] = {}
@@ -408,6 +409,8 @@ class Session:
             if isinstance(ev, Onset):
                 self.emit(SpeechStarted(t=ev.t))
                 self._on_onset(ev.t)
+            elif isinstance(ev, Pause):
+                self._transcribe_early(ev)
             else:
                 self._on_utterance(ev)
         if voiced_until is not None:
@@ -425,10 +428,10 @@ class Session:
         for chunk in batch:
             self.context.ingest_audio(chunk)
 
-    def _segment(self, batch: list[AudioChunk]) -> tuple[list[Onset | Utterance], float | None]:
+    def _segment(self, batch: list[AudioChunk]) -> tuple[list[SegmentEvent], float | None]:
         """VAD + segmentation of a batch; also returns the end of the last voiced window while in speech."""
         assert self.vad is not None
-        out: list[Onset | Utterance] = []
+        out: list[SegmentEvent] = []
         voiced_until = None
         for chunk in batch:
             samples = chunk.samples
@@ -450,6 +453,25 @@ class Session:
         if self._asr_chain is not None:
             await asyncio.shield(self._asr_chain)
 
+    def _transcribe_early(self, pause: Pause) -> None:
+        """Start transcribing at a pause in speech; the utterance, if it ends there, uses the result."""
+        if self.transcriber is None:
+            return
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pools["asr"], self.transcriber.transcribe, pause.samples
+        )
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a discarded guess may fail unseen
+        self._early = (pause.start, pause.end, future)
+
+    async def _transcript_of(self, utt: Utterance) -> str:
+        early, self._early = self._early, None
+        if early is not None and early[:2] == (utt.start, utt.end):
+            try:
+                return str(await early[2])
+            except Exception:
+                pass  # transcribe again below, and report a failure there
+        return str(await self._in("asr", self.transcriber.transcribe, utt.samples))  # type: ignore[union-attr]
+
     def _on_utterance(self, utt: Utterance) -> None:
         self._speaking_since = None
         self.emit(SpeechStopped(t=utt.end, start=utt.start, duration=round(utt.duration, 3)))
@@ -465,7 +487,7 @@ class Session:
                 await asyncio.shield(previous)  # transcripts come out in utterance order
             started = time.perf_counter()
             try:
-                text = await self._in("asr", self.transcriber.transcribe, utt.samples)  # type: ignore[union-attr]
+                text = await self._transcript_of(utt)
             except Exception as exc:
                 self._error(
                     "asr",

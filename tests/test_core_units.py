@@ -168,3 +168,17 @@ def test_segmenter_cuts_overlong_utterances():
     events = _push(seg, [0.9] * 40)
     utterances = [e for e in events if isinstance(e, Utterance)]
     assert len(utterances) == 1 and utterances[0].duration == pytest.approx(1.024)
+
+
+def test_segmenter_hands_out_the_utterance_early_at_a_pause_and_again_at_its_end():
+    from engine.segmenter import Pause
+
+    seg = SpeechSegmenter(VadOptions(min_speech_ms=64, early_asr_ms=64, min_silence_ms=160))
+    # speech, a short pause (2 windows: early transcription), speech again, then a real end
+    events = _push(seg, [0.9] * 4 + [0.0] * 2 + [0.9] * 3 + [0.0] * 5)
+    pauses = [e for e in events if isinstance(e, Pause)]
+    utterances = [e for e in events if isinstance(e, Utterance)]
+    assert [(p.start, round(p.end, 3)) for p in pauses] == [(0.0, 0.128), (0.0, 0.288)]
+    assert len(utterances) == 1 and (utterances[0].start, round(utterances[0].end, 3)) == (0.0, 0.288)
+    # the second pause is the final utterance: same times, same audio
+    assert np.array_equal(pauses[1].samples, utterances[0].samples)
