@@ -79,6 +79,17 @@ def test_timeline_scene_change_motion_and_ocr_only_on_change(reader: TextReader)
     assert perceiver.ocr_runs == 3
 
 
+def test_a_moving_picture_is_read_at_most_once_a_second(reader: TextReader) -> None:
+    perceiver = Perceiver(reader)
+    frames = []
+    for i in range(6):  # a box sliding across a sign, 2 frames per second
+        image = card(BLUE, "GATE 7")
+        cv2.rectangle(image, (20 + 30 * i, 20), (60 + 30 * i, 60), (250, 250, 0), -1)
+        frames.append(perceiver.observe(VideoFrame(i * 0.5, image)))
+    assert [o.texts is not None for o in frames] == [True, False, True, False, True, False]
+    assert not any(o.scene_change for o in frames)  # the reads are throttled changes, not scene cuts
+
+
 def test_ocr_rereads_after_interval_even_without_change(reader: TextReader) -> None:
     perceiver = Perceiver(reader)
     image = card(BLUE, "GATE 7")

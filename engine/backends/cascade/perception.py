@@ -23,6 +23,7 @@ _CHANGE_SIZE = (160, 90)  # (width, height) of the grey thumbnail compared betwe
 class PerceptionConfig:
     ocr_interval_s: float = 5.0  # read text at least this often, even when the picture looks unchanged
     ocr_change_fraction: float = 0.003  # share of pixels changed since the last read frame that triggers a new read
+    ocr_min_interval_s: float = 1.0  # a change (not a scene cut) triggers a read at most this often: motion is cheap
     pixel_delta: int = 24  # grey-level difference that counts as a changed pixel
     motion_fraction: float = 0.02  # share of pixels changed since the previous frame that counts as movement
     scene_distance: float = 0.35  # Bhattacharyya distance of colour histograms that counts as a scene change
@@ -89,11 +90,15 @@ class Perceiver:
             scene_change = distance >= cfg.scene_distance
         self._prev_grey, self._prev_hist = grey, hist
 
+        since = frame.t - self._ocr_t
         read = (
             self._ocr_grey is None
             or scene_change
-            or frame.t - self._ocr_t >= cfg.ocr_interval_s
-            or float(self._changed(grey, self._ocr_grey).mean()) >= cfg.ocr_change_fraction
+            or since >= cfg.ocr_interval_s
+            or (
+                since >= cfg.ocr_min_interval_s
+                and float(self._changed(grey, self._ocr_grey).mean()) >= cfg.ocr_change_fraction
+            )
         )
         texts: tuple[TextLine, ...] | None = None
         ocr_ms = 0.0
