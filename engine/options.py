@@ -15,7 +15,7 @@ class VadOptions:
     neg_threshold: float = 0.35  # probability below which a chunk counts as silence (hysteresis)
     min_speech_ms: int = 250  # shorter bursts are discarded as noise
     min_silence_ms: int = 500  # silence that ends an utterance
-    early_asr_ms: int = 200  # silence after which the utterance so far is transcribed speculatively (0 = off)
+    early_asr_ms: int = 150  # silence after which the utterance so far is transcribed speculatively (0 = off)
     pre_roll_ms: int = 300  # audio kept from before the onset and given to ASR
     max_utterance_s: float = 30.0  # an utterance is cut here and transcribed
 
