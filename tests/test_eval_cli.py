@@ -19,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
 def test_bench_defaults_are_the_leaderboard_setting(tmp_path: Path) -> None:
     args = _parser().parse_args(["bench", "--data", "a.json", "--data", "b.json", "--videos", "v", "--out", "o"])
     assert args.data == [Path("a.json"), Path("b.json")]
-    assert (args.context, args.pace, args.workers, args.proactive, args.backend) == (60.0, "fast", 1, "events", "cascade")
+    defaults = (args.context, args.pace, args.workers, args.proactive, args.backend)
+    assert defaults == (60.0, "fast", 1, "events", "cascade")
     assert (
         _parser().parse_args(["bench", "--data", "a", "--videos", "v", "--out", "o", "--context", "all"]).context
         is None
