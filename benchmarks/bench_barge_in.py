@@ -173,10 +173,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["cascade", "tiny-vlm"], default="cascade")
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="default 400 (cascade), 6000 (tiny-vlm)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default 400 (cascade), 1500 (tiny-vlm)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    tokens = args.max_new_tokens or (400 if args.backend == "cascade" else 6000)
+    tokens = args.max_new_tokens or (400 if args.backend == "cascade" else 1500)
     result = asyncio.run(run(args.backend, args.trials, tokens))
     result["machine"] = f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}"
     text = json.dumps(result, indent=2)
