@@ -21,7 +21,8 @@ from streams.video import VideoFileSource, WebcamSource
 log = logging.getLogger("omnistream")
 
 
-def _context(value: str) -> float | None:
+def context_seconds(value: str) -> float | None:
+    """argparse type for ``--context``: seconds of stream a question may use, or ``all``."""
     if value == "all":
         return None
     try:
@@ -52,7 +53,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=_positive, default=2.0, help="video frames per second given to the model")
     parser.add_argument(
         "--context",
-        type=_context,
+        type=context_seconds,
         default=None,
         metavar="SECONDS|all",
         help="stream context a question may use (default all)",

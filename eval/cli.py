@@ -9,19 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli import context_seconds
 from engine.backends.registry import BACKENDS
-
-
-def _context(text: str) -> float | None:
-    if text == "all":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--context must be a number of seconds or 'all', got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"--context must be positive, got {text!r}")
-    return value
 
 
 def _positive_int(text: str) -> int:
@@ -105,7 +94,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--backend", default="cascade", choices=sorted(BACKENDS))
     p.add_argument("--model", default=None, help="model name or path for the backend")
     p.add_argument("--device", default="auto")
-    p.add_argument("--context", type=_context, default=60.0, help="seconds of stream context, or 'all' (default 60)")
+    p.add_argument(
+        "--context", type=context_seconds, default=60.0, help="seconds of stream context, or 'all' (default 60)"
+    )
     p.add_argument("--pace", choices=("fast", "realtime"), default="fast")
     p.add_argument("--workers", type=_positive_int, default=1, help="videos replayed at once (one shared model)")
     p.add_argument("--limit", type=_positive_int, default=None, help="at most this many items (file order)")
