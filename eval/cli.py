@@ -23,6 +23,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(k) <= int(n):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N (e.g. 2/4), got {text!r}")
+    return int(k), int(n)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import BenchConfig, run_bench
     from eval.tasks import select_tasks
@@ -57,12 +74,39 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         fps=args.fps,
         name=args.name,
         progress=not args.quiet,
+        shard=args.shard,
     )
     result = run_bench(config)
     scores = result.report["scores"]["overall"]
     print(
         f"{scores['total']} items scored: official {scores['official']} %, robust {scores['robust']} %; "
         f"{len(result.report['skipped'])} skipped; report in {result.paths['md']}"
+    )
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from eval.bench import BenchConfig, merge_shards
+    from eval.tasks import select_tasks
+
+    missing = [p for p in args.data if not p.exists()]
+    if missing:
+        print(f"error: annotation file not found: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    try:
+        tasks = select_tasks(args.tasks) if args.tasks else None
+        config = BenchConfig(
+            data=tuple(args.data), videos=Path("."), out=args.out, name=args.name, tasks=tasks, limit=args.limit
+        )
+        result = merge_shards(config, args.shards)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    scores = result.report["scores"]["overall"]
+    meta = result.report["meta"]
+    print(
+        f"{len(args.shards)} shards merged: {scores['total']} items scored, official {scores['official']} %, "
+        f"robust {scores['robust']} %; {meta['items_missing']} items missing; report in {result.paths['md']}"
     )
     return 0
 
@@ -91,13 +135,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--data", type=Path, action="append", required=True, help="annotation JSON (repeatable)")
     p.add_argument("--videos", type=Path, required=True, help="folder that video_path entries are relative to")
     p.add_argument("--out", type=Path, required=True, help="output folder (results.jsonl, reports, official copies)")
-    p.add_argument("--backend", default="cascade", choices=sorted(BACKENDS))
+    p.add_argument("--backend", default="cascade", choices=sorted(BACKENDS), help="model backend")
     p.add_argument("--model", default=None, help="model name or path for the backend")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the backend's model runs")
     p.add_argument(
         "--context", type=context_seconds, default=60.0, help="seconds of stream context, or 'all' (default 60)"
     )
-    p.add_argument("--pace", choices=("fast", "realtime"), default="fast")
+    p.add_argument(
+        "--pace", choices=("fast", "realtime"), default="fast", help="fast: as fast as the engine goes; realtime: 1x"
+    )
     p.add_argument("--workers", type=_positive_int, default=1, help="videos replayed at once (one shared model)")
     p.add_argument("--limit", type=_positive_int, default=None, help="at most this many items (file order)")
     p.add_argument("--tasks", default=None, help="task codes, names or categories, comma-separated")
@@ -109,19 +155,36 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     p.add_argument("--no-speech", action="store_true", help="do not transcribe the videos' audio")
     p.add_argument("--spoken", action="store_true", help="speak questions that have an audio_path (_stream files)")
-    p.add_argument("--fps", type=float, default=2.0, help="video frames per second given to the model")
+    p.add_argument("--fps", type=_positive_float, default=2.0, help="video frames per second given to the model")
     p.add_argument("--name", default=None, help="key the answers are written under (default omnistream-<backend>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="K/N",
+        help="replay only shard K of N (split by video, same on "
+        "every machine); join the shards' --out folders with bench-merge",
+    )
     p.set_defaults(func=_cmd_bench)
 
+    m = subparsers.add_parser("bench-merge", help="join the results of bench --shard runs into one report")
+    m.add_argument("shards", type=Path, nargs="+", metavar="SHARD_OUT", help="the --out folders of the shard runs")
+    m.add_argument("--data", type=Path, action="append", required=True, help="annotation JSON (repeatable)")
+    m.add_argument("--out", type=Path, required=True, help="folder for the merged results and reports")
+    m.add_argument("--name", default=None, help="key the answers are written under (default: the shards' own)")
+    m.add_argument("--tasks", default=None, help="task codes, names or categories the shards were run with")
+    m.add_argument("--limit", type=_positive_int, default=None, help="the --limit the shards were run with")
+    m.set_defaults(func=_cmd_merge)
+
     g = subparsers.add_parser("gen-bench", help="write a synthetic StreamingBench-format suite (videos + JSON)")
-    g.add_argument("--out", type=Path, required=True)
-    g.add_argument("--videos", type=_positive_int, default=10)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--seconds", type=float, default=40.0, help="length of each video")
-    g.add_argument("--width", type=int, default=320)
-    g.add_argument("--height", type=int, default=240)
-    g.add_argument("--fps", type=float, default=6.0)
+    g.add_argument("--out", type=Path, required=True, help="folder for the videos and the annotation JSON")
+    g.add_argument("--videos", type=_positive_int, default=10, help="number of videos")
+    g.add_argument("--seed", type=int, default=0, help="random seed (same seed, same suite)")
+    g.add_argument("--seconds", type=_positive_float, default=40.0, help="length of each video")
+    g.add_argument("--width", type=_positive_int, default=320, help="video width in pixels")
+    g.add_argument("--height", type=_positive_int, default=240, help="video height in pixels")
+    g.add_argument("--fps", type=_positive_float, default=6.0, help="frame rate of the written videos")
     g.add_argument("--noise", type=float, default=0.003, help="background noise level (difficulty)")
     g.add_argument("--wpm", type=int, default=150, help="speech rate, words per minute (difficulty)")
     g.set_defaults(func=_cmd_gen)

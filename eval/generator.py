@@ -54,12 +54,12 @@ FILE_TASK_NAMES = {
 
 @dataclass(frozen=True)
 class GenConfig:
-    out: Path
-    videos: int = 10
-    seed: int = 0
+    out: Path  # folder for the videos and the annotation JSON
+    videos: int = 10  # number of videos
+    seed: int = 0  # random seed: the same seed writes the same suite
     seconds: float = 40.0  # length of each video (five slots)
     size: tuple[int, int] = (320, 240)  # width, height
-    fps: float = 6.0
+    fps: float = 6.0  # frame rate of the written videos
     noise: float = 0.003  # background noise (difficulty: masks speech)
     words_per_minute: int = 150  # speech rate (difficulty)
     kinds: tuple[str, ...] = KINDS  # the video kinds, taken in turn
