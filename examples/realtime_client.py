@@ -1,6 +1,7 @@
 """A complete client of ``omnistream serve`` using only ``websockets``: streams a video file's frames (the
 ``input_video_buffer.append`` extension) and a sound file's audio in real time, asks typed questions, prints the
-transcript, gate decisions and streamed answers, and saves spoken replies to a WAV.
+transcript, gate decisions and streamed answers, and saves spoken replies to a WAV. When the server needs a key,
+put it in ``OMNISTREAM_API_KEY``: it is sent as ``Authorization: Bearer``.
 
     omnistream serve &
     python examples/realtime_client.py --video clip.mp4 --audio question.wav --text "What is on screen?@3"
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sys
 import time
 import wave
@@ -121,7 +123,9 @@ async def main(args: argparse.Namespace) -> int:
     questions = [_parse_text(spec) for spec in args.text]
     duration = max([frames[-1][0] if frames else 0.0, len(pcm) / 48_000, *[t for t, _ in questions]]) + args.linger
     audio = bytearray()
-    async with websockets.connect(args.url, max_size=None) as ws:
+    key = os.environ.get("OMNISTREAM_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    async with websockets.connect(args.url, max_size=None, additional_headers=headers) as ws:
         created = json.loads(await ws.recv())
         if created["type"] != "session.created":
             _show(created, audio)
