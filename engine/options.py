@@ -43,13 +43,18 @@ class ResponseOptions:
     max_new_tokens: int = 96
     context_seconds: float | None = None  # None = everything kept; 60 = the StreamingBench leaderboard setting
     history_turns: int = 8  # dialogue turns passed back to the model
+    instructions: str = ""  # added to the model's system prompt for every response (a response may bring its own)
+    max_query_chars: int = 4000  # longer typed questions are refused (a question is not a document to summarise)
 
 
 @dataclass(frozen=True, slots=True)
 class TurnOptions:
-    """Barge-in: what the user's speech does to a response that is streaming."""
+    """When a turn ends and is answered, and what the user's speech does to a response that is streaming."""
 
     barge_in: bool = True  # speech onset pauses the response at once
+    auto_response: bool = True  # an accepted turn is answered at once; False: it waits for Session.create_response
+    manual_turns: bool = False  # the interface ends turns (Session.commit_audio): no VAD turns, no gate, no auto answer
+    min_commit_ms: int = 100  # a committed turn shorter than this is refused
     interrupt_after_s: float = 0.6  # speech lasting this long cancels the paused response, before any transcript
     false_interruption_timeout_s: float = 1.5  # no query this long after the onset: the paused response resumes
     echo_threshold: float = 0.55  # correlation with the assistant's own playback above which mic audio is echo

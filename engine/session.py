@@ -54,7 +54,7 @@ from engine.events import (
     Transcript,
 )
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
-from engine.options import SessionOptions
+from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
 from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
 from engine.speech import Transcriber, VoiceDetector
@@ -111,6 +111,17 @@ class _Response:
     paused_at: float | None = None  # stream time of the speech onset that paused it
     held: list[str] = field(default_factory=list)  # pieces decoded while paused
     unpaused: asyncio.Event = field(default_factory=asyncio.Event)
+    instructions: str | None = None  # this response's own instructions (None: the session's)
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """An accepted turn not answered yet."""
+
+    query_id: str
+    text: str
+    t: float
+    turn_end_wall: float
 
 
 class Session:
@@ -134,6 +145,8 @@ class Session:
         self.transcriber = transcriber
         self.policy = policy or AnswerEverything()
         self.session_id = session_id or uuid.uuid4().hex[:12]
+        if self.options.turns.manual_turns and transcriber is None:
+            raise ValueError("manual turns need speech input (a transcriber)")
         self.history: list[Turn] = []
         self._subscribers: list[EventStream] = []
         self._segmenter = SpeechSegmenter(self.options.vad)
@@ -159,6 +172,12 @@ class Session:
         self._early: tuple[float, float, asyncio.Future[str]] | None = None  # (start, end, transcript) at a pause
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._speaking_since: float | None = None
+        self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
+        self._audio_in = 0  # audio chunks accepted so far: the position commit_audio and clear_audio refer to
+        self._turn_audio: list[tuple[int, AudioChunk]] = []  # manual turns: uncommitted audio with its position
+        self._turn_audio_capped = False
+        self._marks: list[tuple[int, asyncio.Future[None] | None]] = []  # commits (future) and clears (None) due
+        self._commits: list[asyncio.Future[None]] = []  # commits whose turn is not transcribed yet
         self.instructions: dict[str, Instruction] = {}
         self._checks_armed = False
         # metrics
@@ -171,6 +190,7 @@ class Session:
         self._m_frames_at_last = 0
         self._m_wall_at_last = self._m_started_wall
         self._lag_reported = False
+        self._vad_failing = False
 
     # ------------------------------------------------------------------ events
     def subscribe(self, maxsize: int = 100_000) -> EventStream:
@@ -281,13 +301,16 @@ class Session:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            await asyncio.to_thread(self.context.close)
+        except Exception as exc:  # reported; the session still ends
+            self._error("backend", f"closing the backend context failed: {type(exc).__name__}: {exc}")
         self._emit_metrics()
         self.emit(SessionEnded(t=self.clock.now(), reason=reason))
         for sub in self._subscribers:
             sub._offer(None)
-        for pool in self._pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(self.context.close)
 
     async def _feed_replay(self, sources: Sequence[Source]) -> None:
         """Merge the replayed sources by timestamp and release items as the clock allows."""
@@ -345,10 +368,14 @@ class Session:
             if self._video_q.put_nowait(item) is not None:
                 self._finish()
         elif isinstance(item, AudioChunk):
+            self._audio_in += 1
+            if self.options.turns.manual_turns:
+                self._buffer_turn_audio(item)
             self._begin()
             if self._audio_q.put_nowait(item) is not None:
                 self._finish()
                 self._error("audio", f"audio backlog over {self._audio_q.maxsize} chunks: oldest chunk dropped")
+            self._run_marks()
         else:
             self.submit_text(item.text, t=item.t)
         self._maybe_emit_metrics()
@@ -402,9 +429,22 @@ class Session:
         self._begin()
         ingest = asyncio.get_running_loop().run_in_executor(self._pools["ingest"], self._ingest_audio_batch, batch)
         ingest.add_done_callback(self._audio_ingested)
-        if self.vad is None:
+        if self.vad is None or self.options.turns.manual_turns:
             return
-        events, voiced_until = await self._in("vad", self._segment, batch)  # type: ignore[misc]
+        try:
+            events, voiced_until = await self._in("vad", self._segment, batch)  # type: ignore[misc]
+        except Exception as exc:
+            if not self._vad_failing:  # reported once per failing stretch, not for every chunk
+                self._vad_failing = True
+                self._error(
+                    "vad",
+                    f"voice detection failed on the audio at {batch[0].t:.2f}-{batch[-1].end:.2f} s: "
+                    f"{type(exc).__name__}: {exc}; speech is not heard until it recovers",
+                )
+            return
+        self._vad_failing = False
+        if self.options.turns.manual_turns:
+            return  # the client took over turn taking meanwhile
         for ev in events:
             if isinstance(ev, Onset):
                 self.emit(SpeechStarted(t=ev.t))
@@ -481,7 +521,14 @@ class Session:
         previous = self._asr_chain
         self._asr_chain = self._spawn(self._transcribe(utt, previous, time.monotonic()), "asr")
 
-    async def _transcribe(self, utt: Utterance, previous: asyncio.Task[None] | None, ended_wall: float) -> None:
+    async def _transcribe(
+        self,
+        utt: Utterance,
+        previous: asyncio.Task[None] | None,
+        ended_wall: float,
+        committed: asyncio.Future[None] | None = None,
+    ) -> None:
+        """Transcribe a finished utterance and gate it; a ``committed`` (manual) turn is addressed to the assistant."""
         try:
             if previous is not None:
                 await asyncio.shield(previous)  # transcripts come out in utterance order
@@ -499,10 +546,41 @@ class Session:
             asr_ms = (time.perf_counter() - started) * 1000
             self.emit(Transcript(t=self.clock.now(), text=text, start=utt.start, end=utt.end, asr_ms=round(asr_ms, 1)))
             if text:
-                await self._in("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
-            decision = await self._in("asr", self._decide, text, utt)
+                try:
+                    await self._in("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
+                except Exception as exc:  # the query itself still goes on
+                    self._error(
+                        "backend",
+                        f"storing the transcript of {utt.start:.2f}-{utt.end:.2f} s failed: "
+                        f"{type(exc).__name__}: {exc}",
+                    )
+            if committed is not None:
+                if text:
+                    self._accept_query(text, "speech", ended_wall, reason="committed by the client", respond=False)
+                else:
+                    self.emit(
+                        QueryIgnored(
+                            t=self.clock.now(), text="", source="speech", reason="no speech in the committed audio"
+                        )
+                    )
+                return
+            try:
+                decision = await self._in("asr", self._decide, text, utt)
+            except Exception as exc:
+                self._error("gate", f"deciding whether '{text}' is a query failed: {type(exc).__name__}: {exc}")
+                self.emit(QueryIgnored(t=self.clock.now(), text=text, source="speech", reason="gate failed"))
+                return
             if decision.accepted:
-                self._accept_query(text, "speech", ended_wall, reason=decision.reason, score=decision.score)
+                turns = self.options.turns
+                self._accept_query(
+                    text,
+                    "speech",
+                    ended_wall,
+                    reason=decision.reason,
+                    score=decision.score,
+                    respond=turns.auto_response,
+                    interrupt=turns.barge_in,
+                )
             else:
                 self.emit(
                     QueryIgnored(
@@ -510,11 +588,88 @@ class Session:
                     )
                 )
         finally:
+            if committed is not None and not committed.done():
+                committed.set_result(None)
             self._finish()
 
     def note_playback(self, t: float, samples: np.ndarray) -> None:
         """The assistant's own audio, played from stream time ``t``: its echo in the microphone is not the user."""
         self.echo.add_playback(t, samples)
+
+    # ------------------------------------------------------------------ options and manual turns
+    def update_options(self, *, turns: TurnOptions | None = None, response: ResponseOptions | None = None) -> None:
+        """Change turn taking and response options mid-session (a client's ``session.update``); the VAD, ASR and
+        echo settings stay as constructed. Switching manual turns on or off drops an utterance in progress and any
+        uncommitted audio."""
+        if turns is not None:
+            if turns.manual_turns and self.transcriber is None:
+                raise ValueError("manual turns need speech input (a transcriber)")
+            if turns.manual_turns != self.options.turns.manual_turns:
+                self._segmenter = SpeechSegmenter(self.options.vad)
+                self._speaking_since = None
+                self._early = None
+                self._turn_audio = []
+                for _, committed in self._marks:
+                    if committed is not None:
+                        committed.set_result(None)
+                self._marks = []
+            self.options = dataclasses.replace(self.options, turns=turns)
+        if response is not None:
+            self.options = dataclasses.replace(self.options, response=response)
+
+    def commit_audio(self, through: int | None = None) -> None:
+        """Manual turns: the audio accepted since the last commit or clear becomes one user turn, transcribed and
+        accepted without the gate, to be answered by ``create_response``. ``through`` is the number of audio chunks
+        the session will have accepted at the commit (an interface sums what ``PushSource.push_audio`` released), so
+        audio still on its way belongs to the turn; None: the audio accepted so far. A turn shorter than
+        ``TurnOptions.min_commit_ms`` is refused with an ``error`` event."""
+        self._require_manual_turns()
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commits = [*(f for f in self._commits if not f.done()), committed]
+        self._marks.append((self._audio_in if through is None else through, committed))
+        self._run_marks()
+
+    def clear_audio(self, through: int | None = None) -> None:
+        """Manual turns: drop the audio not committed yet (``through`` as for ``commit_audio``)."""
+        self._require_manual_turns()
+        self._marks.append((self._audio_in if through is None else through, None))
+        self._run_marks()
+
+    def _require_manual_turns(self) -> None:
+        if not self.options.turns.manual_turns:
+            raise RuntimeError("committing or clearing audio needs manual turns (TurnOptions.manual_turns)")
+
+    def _run_marks(self) -> None:
+        while self._marks and self._marks[0][0] <= self._audio_in:
+            through, committed = self._marks.pop(0)
+            turn = [chunk for seq, chunk in self._turn_audio if seq <= through]
+            self._turn_audio = [(seq, chunk) for seq, chunk in self._turn_audio if seq > through]
+            self._turn_audio_capped = False
+            if committed is not None:
+                self._commit_turn(turn, committed)
+
+    def _buffer_turn_audio(self, chunk: AudioChunk) -> None:
+        self._turn_audio.append((self._audio_in, chunk))
+        limit = self.options.vad.max_utterance_s
+        dropped = False
+        while self._turn_audio[-1][1].end - self._turn_audio[0][1].t > limit:
+            self._turn_audio.pop(0)
+            dropped = True
+        if dropped and not self._turn_audio_capped:
+            self._turn_audio_capped = True
+            self._error("input", f"uncommitted audio is over {limit:g} s long: its oldest part is dropped")
+
+    def _commit_turn(self, chunks: list[AudioChunk], committed: asyncio.Future[None]) -> None:
+        ms = sum(len(chunk.samples) for chunk in chunks) * 1000 / SAMPLE_RATE
+        least = self.options.turns.min_commit_ms
+        if ms < least or self.transcriber is None:
+            self._error("input", f"committed audio is {ms:.0f} ms long: a turn needs at least {least} ms")
+            committed.set_result(None)
+            return
+        utt = Utterance(start=chunks[0].t, end=chunks[-1].end, samples=np.concatenate([c.samples for c in chunks]))
+        self._begin()
+        previous = self._asr_chain
+        self._asr_chain = self._spawn(self._transcribe(utt, previous, time.monotonic(), committed), "asr")
 
     # ------------------------------------------------------------------ stream-time timers
     def _at(self, t: float, action: Callable[[], None]) -> None:
@@ -575,36 +730,118 @@ class Session:
 
     # ------------------------------------------------------------------ queries and responses
     def submit_text(self, text: str, *, t: float | None = None) -> None:
-        """A text query typed to the assistant (always addressed to it). Interrupts a response in flight."""
+        """A text query typed to the assistant (always addressed to it), answered at once together with any turns
+        waiting for an answer. Interrupts a response in flight."""
         if not text.strip():
             self.emit(
                 QueryIgnored(t=self.clock.now() if t is None else t, text=text, source="text", reason="empty text")
             )
             return
+        if self._too_long(text, t):
+            return
         self._accept_query(text.strip(), "text", time.monotonic())
 
-    def _accept_query(
-        self, text: str, source: QuerySource, turn_end_wall: float, *, reason: str = "", score: float | None = None
+    def _too_long(self, text: str, t: float | None) -> bool:
+        """Refuse a typed question over ``ResponseOptions.max_query_chars`` (an error and ``query.ignored``)."""
+        limit = self.options.response.max_query_chars
+        if len(text) <= limit:
+            return False
+        reason = f"text too long: {len(text)} characters, the limit is {limit}"
+        self.emit(QueryIgnored(t=self.clock.now() if t is None else t, text=text[:200], source="text", reason=reason))
+        self._error("input", f"typed question refused: {reason}")
+        return True
+
+    def create_response(self, text: str = "", *, instructions: str | None = None) -> bool:
+        """Answer now: typed ``text`` (may be empty) together with every accepted turn still waiting for an answer
+        (``TurnOptions.auto_response`` off, or manual turns), as one response. Turns committed or ended but still
+        being transcribed are waited for first. ``instructions`` replace the session's for this response. Returns
+        False when there is nothing to answer."""
+        turns = self.options.turns
+        self._commits = [f for f in self._commits if not f.done()]
+        chain = self._asr_chain
+        if chain is None or chain.done() or (turns.auto_response and not turns.manual_turns):
+            chain = None  # with automatic answers a turn being transcribed is answered by itself
+        text = text.strip()
+        if text and self._too_long(text, None):
+            text = ""
+        if not (text or self._waiting or self._commits or chain):
+            return False
+        if text:
+            self._accept_query(text, "text", time.monotonic(), respond=False, interrupt=False)
+        if not self._commits and chain is None:
+            self._answer_waiting(instructions)
+            return True
+        counted = not self._marks  # not while a commit waits for audio still to be released (fast replay)
+        if counted:
+            self._begin()
+        self._spawn(self._answer_when_transcribed(list(self._commits), chain, instructions, counted), "create-response")
+        return True
+
+    async def _answer_when_transcribed(
+        self,
+        commits: list[asyncio.Future[None]],
+        chain: asyncio.Task[None] | None,
+        instructions: str | None,
+        counted: bool,
     ) -> None:
+        try:
+            await asyncio.gather(*commits)
+            if chain is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(chain)
+            if not self._answer_waiting(instructions):
+                self._error("input", "a response was requested, but no turn was accepted to answer")
+        finally:
+            if counted:
+                self._finish()
+
+    def _accept_query(
+        self,
+        text: str,
+        source: QuerySource,
+        turn_end_wall: float,
+        *,
+        reason: str = "",
+        score: float | None = None,
+        respond: bool = True,
+        interrupt: bool = True,
+    ) -> None:
+        """Accept a turn: answer it (with any turns waiting) when ``respond``, else keep it waiting; a waiting turn
+        still cuts the response in flight when ``interrupt``."""
         query_id = f"q{next(self._ids)}"
         now = self.clock.now()
         self.emit(QueryAccepted(t=now, query_id=query_id, text=text, source=source, reason=reason, score=score))
+        self._waiting.append(_Waiting(query_id, text, now, turn_end_wall))
+        if respond:
+            self._answer_waiting(None)
+        elif interrupt and self._response is not None:
+            self._cancel_response("interrupted", f"new turn {query_id}")
+
+    def _answer_waiting(self, instructions: str | None) -> bool:
+        """Start one response to every waiting turn (cutting the one in flight); False when none waits."""
+        if not self._waiting:
+            return False
+        waiting, self._waiting = self._waiting, []
+        last = waiting[-1]
         if self._response is not None:
-            self._cancel_response("interrupted", f"new query {query_id}")
+            self._cancel_response("interrupted", f"new query {last.query_id}")
+        query = "\n".join(turn.text for turn in waiting)
         response = _Response(
             response_id=f"r{next(self._ids)}",
-            query_id=query_id,
-            query=text,
-            t=now,
-            turn_end_wall=turn_end_wall,
+            query_id=last.query_id,
+            query=query,
+            t=last.t,
+            turn_end_wall=last.turn_end_wall,
             accepted_wall=time.monotonic(),
             token=CancelToken(),
+            instructions=instructions,
         )
         self._response = response
         self._begin()
         response.task = self._spawn(
-            self._respond(response, self._standing_instruction(query_id, text)), response.response_id
+            self._respond(response, self._standing_instruction(last.query_id, query)), response.response_id
         )
+        return True
 
     def truncate_turn(self, response_id: str, heard: str) -> bool:
         """Keep only ``heard`` of a finished answer in the dialogue (the listener stopped hearing it there)."""
@@ -674,6 +911,7 @@ class Session:
             context_seconds=o.context_seconds,
             max_new_tokens=o.max_new_tokens,
             choices=choices,
+            instructions=o.instructions if response.instructions is None else response.instructions,
         )
         token = response.token
 

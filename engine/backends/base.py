@@ -46,6 +46,7 @@ class AnswerRequest:
     context_seconds: float | None = None
     max_new_tokens: int = 96
     choices: Sequence[str] = field(default_factory=tuple)
+    instructions: str = ""  # the client's instructions for this answer, added to the model's system prompt
 
 
 @dataclass(frozen=True, slots=True)

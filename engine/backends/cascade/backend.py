@@ -150,7 +150,9 @@ class CascadeContext:
             if _PRESENT & set(words(request.query)):
                 # "right now": only what is still observed at the question's time, so old signs can't be quoted
                 entries = [e for e in entries if e.end >= request.t - PRESENT_S] or entries
-            messages = prompt.open_question(request.query, request.t, entries, request.history)
+            messages = prompt.open_question(
+                request.query, request.t, entries, request.history, instructions=request.instructions
+            )
             yield from self.backend.lm.stream(
                 messages, max_new_tokens=request.max_new_tokens, cancel=cancel, stop=prompt.STOP
             )

@@ -69,11 +69,22 @@ def _history(history: Sequence[Turn], max_turns: int) -> str:
     return "Earlier conversation:\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
+def system(instructions: str = "") -> str:
+    """The system prompt, ending with the client's instructions when it gave any."""
+    instructions = instructions.strip()
+    return f"{SYSTEM}\n\n{instructions}" if instructions else SYSTEM
+
+
 def open_question(
-    question: str, t: float, entries: Sequence[Entry], history: Sequence[Turn], max_turns: int = 4
+    question: str,
+    t: float,
+    entries: Sequence[Entry],
+    history: Sequence[Turn],
+    max_turns: int = 4,
+    instructions: str = "",
 ) -> list[Message]:
     """Messages for a free-form question asked at stream time ``t``; earlier turns are quoted, not replayed."""
-    messages: list[Message] = [{"role": "system", "content": SYSTEM}]
+    messages: list[Message] = [{"role": "system", "content": system(instructions)}]
     for example_notes, example_question, example_answer in EXAMPLES:
         messages.append({"role": "user", "content": f"Notes:\n{example_notes}\n\nQuestion: {example_question}"})
         messages.append({"role": "assistant", "content": example_answer})
