@@ -40,6 +40,23 @@ def _shard(text: str) -> tuple[int, int]:
     return int(k), int(n)
 
 
+def _usable(paths: list[Path]) -> bool:
+    """Say which annotation files hold no usable question and why; False when none of them holds one."""
+    from eval.loader import load_annotations
+
+    empty = []
+    for path in paths:
+        loaded = load_annotations(path)
+        if not loaded.items:
+            empty.append(path)
+            reasons = "; ".join(str(p) for p in loaded.problems[:3]) or "the file lists no questions"
+            print(f"warning: {path}: no usable questions ({reasons})", file=sys.stderr)
+    if len(empty) == len(paths):
+        print(f"error: no usable questions in {', '.join(map(str, paths))}", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from eval.bench import BenchConfig, run_bench
     from eval.tasks import select_tasks
@@ -55,6 +72,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         tasks = select_tasks(args.tasks) if args.tasks else None
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not _usable(args.data):
         return 2
     config = BenchConfig(
         data=tuple(args.data),

@@ -256,8 +256,8 @@ def load_annotations(path: str | Path) -> Annotations:
     """Load one annotation file; an unreadable file is a single ``Problem``, not an exception."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark (Windows editors) is allowed
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         out = Annotations(file=path.name, path=path, data=None)
         out.problems.append(Problem(path.name, "(file)", f"cannot read annotations: {exc}"))
         return out

@@ -15,6 +15,8 @@ import numpy as np
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
 from streams.source import SourceError, iterate_in_thread
 
+_GAP_S = 0.25  # audio missing for longer than this (damage, truncation) is reported and bridged with silence
+
 
 class ChunkAssembler:
     """Collects arbitrary-length sample blocks and hands out exact 512-sample chunks."""
@@ -22,6 +24,11 @@ class ChunkAssembler:
     def __init__(self, size: int = CHUNK_SAMPLES) -> None:
         self.size = size
         self._buf = np.zeros(0, np.float32)
+
+    @property
+    def pending(self) -> int:
+        """Samples waiting for a full chunk."""
+        return len(self._buf)
 
     def push(self, samples: np.ndarray) -> list[np.ndarray]:
         self._buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])
@@ -92,10 +99,21 @@ class AudioFileSource:
             emitted += len(chunk)
             return item
 
+        damaged = 0
         try:
-            for frame in container.decode(stream):
-                for chunk in assembler.push(to_mono_16k(resampler, frame)):
-                    yield stamp(chunk)
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.InvalidDataError:  # a damaged packet: skip it, the decoder picks up at the next one
+                    damaged += 1
+                    continue
+                for frame in frames:
+                    gap = frame.time - (emitted + assembler.pending) / SAMPLE_RATE if frame.time is not None else 0.0
+                    if damaged and gap > _GAP_S:  # keep later audio at its media time
+                        for chunk in assembler.push(np.zeros(round(gap * SAMPLE_RATE), np.float32)):
+                            yield stamp(chunk)
+                    for chunk in assembler.push(to_mono_16k(resampler, frame)):
+                        yield stamp(chunk)
             chunks = assembler.push(to_mono_16k(resampler, None))  # drain the resampler
         except av.FFmpegError as exc:
             raise SourceError(f"{self.name}: decoding failed after {emitted / SAMPLE_RATE:.2f} s ({exc})") from None
@@ -104,6 +122,13 @@ class AudioFileSource:
             yield stamp(chunk)
         if emitted == 0:
             raise SourceError(f"{self.name}: the audio track is empty")
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+        if damaged or emitted / SAMPLE_RATE < declared - _GAP_S:
+            length = f" of {declared:.2f} s" if declared else ""
+            raise SourceError(
+                f"{self.name}: {damaged} damaged audio packet(s) skipped, audio decoded up to "
+                f"{emitted / SAMPLE_RATE:.2f} s{length}: the file is truncated or corrupt: {self.path}"
+            )
 
     async def items(self, now: Callable[[], float]) -> AsyncIterator[AudioChunk]:
         async for chunk in iterate_in_thread(self._chunks, maxsize=256, name=self.name):

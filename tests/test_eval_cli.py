@@ -45,6 +45,19 @@ def test_bench_reports_missing_files_and_unknown_tasks(tmp_path: Path, capsys: p
     assert args.func(args) == 2 and "--spoken needs speech recognition" in capsys.readouterr().err
 
 
+def test_bench_refuses_files_without_usable_questions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cut.json").write_text('[{"video_path": "a.mp4", "questions": [')
+    (tmp_path / "empty.json").write_text("[]")
+    base = ["bench", "--videos", str(tmp_path), "--out", str(tmp_path / "o")]
+    args = _parser().parse_args([*base, "--data", str(tmp_path / "cut.json"), "--data", str(tmp_path / "empty.json")])
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert f"warning: {tmp_path / 'cut.json'}: no usable questions (cut.json (file): cannot read annotations" in err
+    assert f"warning: {tmp_path / 'empty.json'}: no usable questions (the file lists no questions)" in err
+    assert "error: no usable questions in" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_gen_bench_writes_a_suite(tmp_path: Path) -> None:
     args = _parser().parse_args(["gen-bench", "--out", str(tmp_path), "--videos", "1", "--seconds", "30",
                                  "--width", "128", "--height", "96"])  # fmt: skip
