@@ -1,9 +1,10 @@
 # omnistream image. GPU by default (CUDA runtime + the CUDA build of torch from PyPI):
 #   docker build -t omnistream .
-#   docker run --gpus all -p 7860:7860 omnistream
-#   docker run --gpus all -p 8765:8765 -v /path/to/models:/models omnistream \
-#       serve --host 0.0.0.0 --api-key SECRET --backend omni --model /models/Qwen2.5-Omni-3B
-# CPU-only image (the CPU build of torch, the embedded cascade backend):
+#   docker run --gpus all -e OMNISTREAM_API_KEY=SECRET -p 127.0.0.1:7860:7860 omnistream
+#   docker run --gpus all -e OMNISTREAM_API_KEY=SECRET -p 127.0.0.1:8765:8765 -v /path/to/models:/models:ro \
+#       omnistream serve --host 0.0.0.0 --backend omni --model /models/Qwen2.5-Omni-3B
+# The servers listen on 0.0.0.0 inside the container, so they refuse to start without OMNISTREAM_API_KEY
+# (docs/security.md). CPU-only image (the CPU build of torch, the embedded cascade backend):
 #   docker build --build-arg VARIANT=cpu -t omnistream:cpu .
 ARG VARIANT=gpu
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04

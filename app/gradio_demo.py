@@ -8,6 +8,7 @@ the page only when something changed.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.browser_input import InputError
 from app.demo_tabs import EngineLoop, LiveDemo, Tab
 from app.demo_view import PANELS
 from app.live import SessionLimitError, SessionManager
+from app.security import API_KEY_ENV, keys_match, replay_url_problem, require_key_off_loopback
 
 POLL_S = 0.3
 
@@ -217,8 +219,11 @@ def _build(host: LiveDemo) -> gr.Blocks:
             if tab is None:
                 return session_id
             target = file or url.strip()
+            problem = None if file else replay_url_problem(target)
             if not target:
                 tab.view.note("nothing to replay: upload a video file or enter a URL")
+            elif problem:
+                tab.view.note(problem)
             else:
                 host.replay(tab, target)
             return session_id
@@ -284,8 +289,29 @@ class RunningDemo:
         self.host.loop.close()
 
 
-def start(manager: SessionManager, *, host: str = "127.0.0.1", port: int = 7860, spoken: bool = True) -> RunningDemo:
-    """Warm the models up, then serve the demo in the background; returns once the server accepts requests."""
+def _token_login(token: str) -> Callable[[str, str], bool]:
+    """Gradio's login check: any user name, the access token as the password (compared in constant time)."""
+
+    def check(_user: str, password: str) -> bool:
+        return keys_match(password, token)
+
+    return check
+
+
+def start(
+    manager: SessionManager,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    spoken: bool = True,
+    api_key: str | None = None,
+    allow_unauthenticated: bool = False,
+) -> RunningDemo:
+    """Warm the models up, then serve the demo in the background; returns once the server accepts requests.
+
+    With ``api_key`` the page and its API need a login (Gradio's ``auth``; ``gradio_client``: ``auth=(any, key)``).
+    A ``host`` beyond loopback without a key raises ``InsecureBindError`` unless ``allow_unauthenticated``."""
+    require_key_off_loopback(host, api_key, allow_unauthenticated=allow_unauthenticated, what="demo")
     loop = EngineLoop()
     try:
         loop.call(_warm_up(manager))
@@ -300,6 +326,8 @@ def start(manager: SessionManager, *, host: str = "127.0.0.1", port: int = 7860,
             css=CSS,
             head=HEAD,
             show_error=True,
+            auth=_token_login(api_key) if api_key else None,
+            auth_message=f"Any user name; the password is the demo's access token (--api-key or {API_KEY_ENV}).",
         )
     except BaseException:
         loop.close()
@@ -313,9 +341,19 @@ async def _warm_up(manager: SessionManager) -> None:
     await manager.close(live)
 
 
-def launch(manager: SessionManager, *, host: str = "127.0.0.1", port: int = 7860, spoken: bool = True) -> None:
+def launch(
+    manager: SessionManager,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    spoken: bool = True,
+    api_key: str | None = None,
+    allow_unauthenticated: bool = False,
+) -> None:
     """Serve the demo until interrupted (Ctrl-C)."""
-    running = start(manager, host=host, port=port, spoken=spoken)
+    running = start(
+        manager, host=host, port=port, spoken=spoken, api_key=api_key, allow_unauthenticated=allow_unauthenticated
+    )
     print(f"omnistream demo: {running.url}", flush=True)
     stopped = threading.Event()
     try:

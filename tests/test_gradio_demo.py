@@ -142,12 +142,17 @@ def test_bad_input_gets_a_message_and_the_session_goes_on(client: ApiPage, tmp_p
         # gradio_client cannot parse the replies of stream events; the server has taken the chunk regardless
         with contextlib.suppress(KeyError):
             client.predict(handle_file(str(path)), api_name=endpoint)
-    client.predict(None, str(tmp_path / "missing.mp4"), api_name="/replay")
+    secret = tmp_path / "server-side.mp4"
+    write_media(secret, screen_frames(2), fps=2)
+    for typed in (str(secret), f"file://{secret}", f"concat:{secret}", "http://127.0.0.1:9/missing.mp4"):
+        client.predict(None, typed, api_name="/replay")
     client.predict(None, "  ", api_name="/replay")
-    expected = ("sample rate", "nothing to replay", "file not found")
-    page = client.wait(lambda p: all(part in p.get("notices", "") for part in expected), timeout=10)
+    expected = ("sample rate", "nothing to replay", "not a video URL", "cannot open")
+    page = client.wait(lambda p: all(part in p.get("notices", "") for part in expected), timeout=20)
     assert "nothing to replay: upload a video file or enter a URL" in page["notices"]
-    assert f"file not found: {tmp_path / 'missing.mp4'}" in page["notices"]
+    for typed in (str(secret), f"file://{secret}", f"concat:{secret}"):  # the server's own files stay unreachable
+        assert f"not a video URL: {typed!r}" in html.unescape(page["notices"])
+    assert "replaying server-side.mp4" not in page["notices"]
     assert "video frame 4000x2200 is larger than 3840x2160" in page["notices"]
     assert "audio sample rate must be 8000–192000 Hz, got 4000" in page["notices"]
     client.predict("Are you still there?", api_name="/send")
