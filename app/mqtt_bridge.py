@@ -7,8 +7,9 @@ message. In: ``in/text`` (UTF-8 query), ``in/frame`` (JPEG/PNG bytes), ``in/audi
 ``out/error``, ``out/event`` (any other engine event). ``<prefix>/bridge/status`` is retained ``online`` / ``offline``
 (the will). QoS per topic is in ``OUT_QOS``; see ``docs/realtime_api.md``.
 
-The bridge reconnects with exponential backoff when the broker goes away (or is down at start); engine sessions keep
-running meanwhile and their output waits in a bounded outbox that is flushed on reconnection.
+The bridge reconnects with exponential backoff when the broker goes away (or is down at start, or refuses the
+credentials); engine sessions keep running meanwhile and their output waits in a bounded outbox that is flushed on
+reconnection. TLS (``TlsOptions``) and per-session input rate limits (``app.limits``): see ``docs/security.md``.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ import contextlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import cv2
 import numpy as np
+from aiomqtt.exceptions import MqttConnectError  # CONNACK refusals (not exported at the top)
 
+from app.limits import InputLimiter, RateGuard, RateLimits
 from app.live import LiveSession, SessionLimitError, SessionManager
-from app.tts import Speaker
+from app.tts import EchoTap, Speaker
 from engine.events import (
     Error,
     Event,
@@ -45,6 +49,7 @@ from engine.events import (
     Transcript,
 )
 from engine.session import SubscriberOverflow
+from streams.images import ImageError, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,35 @@ OUT_QOS = {
 }
 
 
+_AUTH_REFUSED = (4, 5, 134, 135)  # CONNACK: bad user name or password / not authorised (MQTT 3.1.1 and 5)
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS to the broker, verified against ``ca_file`` (else the system's CAs); ``cert_file``/``key_file``: a client
+    certificate for brokers that require one; ``insecure``: verify nothing (self-signed testing only)."""
+
+    ca_file: str | None = None  # CA certificate(s) to verify the broker with; None: the system's CAs
+    cert_file: str | None = None  # client certificate, for brokers that require one
+    key_file: str | None = None  # private key of cert_file
+    insecure: bool = False  # verify neither the broker's certificate nor its host name
+
+    def __post_init__(self) -> None:
+        for flag, path in (("--ca-file", self.ca_file), ("--cert-file", self.cert_file), ("--key-file", self.key_file)):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{flag} {path}: no such file")
+        if self.key_file and not self.cert_file:
+            raise ValueError("--key-file needs --cert-file")
+
+    def parameters(self) -> aiomqtt.TLSParameters:
+        return aiomqtt.TLSParameters(
+            ca_certs=self.ca_file,
+            certfile=self.cert_file,
+            keyfile=self.key_file,
+            cert_reqs=ssl.CERT_NONE if self.insecure else ssl.CERT_REQUIRED,
+        )
+
+
 @dataclass(frozen=True)
 class BridgeOptions:
     host: str = "127.0.0.1"
@@ -78,13 +112,15 @@ class BridgeOptions:
     reconnect_max_s: float = 15.0
     max_frame_bytes: int = 8 * 1024 * 1024
     outbox_max: int = 10_000  # messages kept while the broker is away; the oldest go first (counted, logged)
+    tls: TlsOptions | None = None  # None: plain MQTT; else TLS to the broker (TlsOptions)
+    limits: RateLimits = field(default_factory=RateLimits)  # per-session input rates (app/limits.py)
 
 
-def parse_broker(spec: str) -> tuple[str, int]:
+def parse_broker(spec: str, default_port: int = 1883) -> tuple[str, int]:
     """``HOST[:PORT]`` → (host, port); raises ``ValueError`` naming the problem."""
     host, sep, port = spec.rpartition(":")
     if not sep:
-        host, port = spec, "1883"
+        host, port = spec, str(default_port)
     if not host:
         raise ValueError(f"--broker {spec!r}: missing host (expected HOST:PORT)")
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -97,10 +133,14 @@ class MqttBridge:
         self.manager = manager
         self.options = options
         self.speaker = speaker
+        if speaker is not None:  # each session learns what is played, so that its echo does not count as the user
+            speaker.sink = EchoTap(speaker.sink, self._note_playback)
         self.connected = asyncio.Event()
         self.connections = 0
         self.dropped = 0
+        self.last_error: str | None = None  # why the latest connection attempt failed or the connection was lost
         self.sessions: dict[str, LiveSession] = {}
+        self.rate_guards: dict[str, RateGuard] = {}
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._outbox: collections.deque[tuple[str, bytes, int, bool]] = collections.deque()
         self._outbox_ready = asyncio.Event()
@@ -150,9 +190,12 @@ class MqttBridge:
                     username=o.username,
                     password=o.password,
                     keepalive=o.keepalive_s,
+                    tls_params=o.tls.parameters() if o.tls else None,
+                    tls_insecure=o.tls.insecure if o.tls else None,
                     will=aiomqtt.Will(status, b"offline", qos=1, retain=True),
                 ) as client:
                     delay = o.reconnect_min_s
+                    self.last_error = None
                     await client.subscribe(f"{o.prefix}/+/in/#", qos=1)
                     await client.publish(status, b"online", qos=1, retain=True)
                     self.connections += 1
@@ -165,13 +208,8 @@ class MqttBridge:
                             await client.publish(status, b"offline", qos=1, retain=True, timeout=2)
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
-                log.warning(
-                    "MQTT broker %s:%d unreachable or connection lost (%s); retrying in %.1f s",
-                    o.host,
-                    o.port,
-                    exc,
-                    delay,
-                )
+                self.last_error = _connection_problem(exc)
+                log.warning("MQTT broker %s:%d %s; retrying in %.1f s", o.host, o.port, self.last_error, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, o.reconnect_max_s)
 
@@ -198,7 +236,9 @@ class MqttBridge:
             session_id, _, kind = parts
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload or "").encode()
             if not _SESSION_ID.match(session_id):
-                log.warning("MQTT: ignoring message on %s: invalid session id", message.topic.value)
+                log.warning("MQTT: ignoring message on %r: invalid session id", message.topic.value)
+                continue
+            if not self._admit(session_id, kind, payload):
                 continue
             try:
                 await self._on_message(session_id, kind, payload)
@@ -206,6 +246,11 @@ class MqttBridge:
                 self.publish(session_id, "error", {"topic": f"in/{kind}", "error": str(exc)})
 
     # ------------------------------------------------------------------ input
+    def _admit(self, session_id: str, kind: str, payload: bytes) -> bool:
+        """Rate limits of an open session: over them the message is dropped and reported on out/error."""
+        guard = self.rate_guards.get(session_id)
+        return guard is None or (guard.admit(len(payload), kind) and (kind != "frame" or guard.admit_frame(kind)))
+
     async def _on_message(self, session_id: str, kind: str, payload: bytes) -> None:
         if kind == "command":
             await self._command(session_id, payload)
@@ -231,12 +276,10 @@ class MqttBridge:
     def _decode_frame(self, payload: bytes) -> np.ndarray:
         if len(payload) > self.options.max_frame_bytes:
             raise ValueError(f"in/frame: {len(payload)} bytes is over the limit of {self.options.max_frame_bytes}")
-        if not (payload.startswith(b"\xff\xd8") or payload.startswith(b"\x89PNG")):
-            raise ValueError("in/frame: payload must be a JPEG or PNG image")
-        bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError("in/frame: the image could not be decoded")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        try:
+            return decode_image(payload)  # the size is checked from the header, before decoding
+        except ImageError as exc:
+            raise ValueError(f"in/frame: {exc}") from None
 
     async def _command(self, session_id: str, payload: bytes) -> None:
         try:
@@ -273,6 +316,13 @@ class MqttBridge:
             self.publish(session_id, "error", {"topic": "in", "error": str(exc)})
             return None
         self.sessions[session_id] = live
+        limiter = InputLimiter(self.options.limits, largest_message=self.options.max_frame_bytes)
+        self.rate_guards[session_id] = RateGuard(
+            limiter,
+            lambda report, kind: self.publish(
+                session_id, "error", {"topic": f"in/{kind or '#'}", "error": report, "code": "rate_limited"}
+            ),
+        )
         self.publish(session_id, "status", {"state": "open", "session_id": session_id}, retain=True)
         self._pumps[session_id] = asyncio.create_task(self._pump(session_id, live), name=f"mqtt-pump-{session_id}")
         return live
@@ -291,6 +341,11 @@ class MqttBridge:
         finally:
             self.sessions.pop(session_id, None)
             self._pumps.pop(session_id, None)
+            guard = self.rate_guards.pop(session_id, None)
+            if guard is not None:
+                guard.close()
+                if guard.limiter.total_dropped:
+                    log.warning("MQTT session %s: rate limits dropped %s", session_id, guard.limiter.dropped)
             self.publish(
                 session_id, "status", {"state": "closed", "session_id": session_id, "reason": reason}, retain=True
             )
@@ -317,6 +372,12 @@ class MqttBridge:
             self.publish(sid, "event", data)
         if self.speaker is not None:
             self._speak(sid, event)
+
+    def _note_playback(self, response_id: str, samples: np.ndarray, delay_s: float) -> None:
+        """Called from the speaker's thread as a chunk of ``<session>/<response>`` goes to the local output."""
+        live = self.sessions.get(response_id.partition("/")[0])
+        if live is not None:
+            live.session.note_playback(live.session.clock.now() + delay_s, samples)
 
     def _speak(self, sid: str, event: Event) -> None:
         """Local playback with barge-in: speech pauses it; a real new turn cuts it; a false alarm resumes it."""
@@ -350,3 +411,13 @@ class MqttBridge:
         if self.speaker is not None:
             with contextlib.suppress(Exception):
                 self.speaker.close()
+
+
+def _connection_problem(exc: aiomqtt.MqttError) -> str:
+    """What went wrong with the broker connection, in words that point at the fix."""
+    rc = getattr(exc, "rc", None)
+    if isinstance(exc, MqttConnectError) and rc is not None and int(getattr(rc, "value", rc)) in _AUTH_REFUSED:
+        return f"refused the credentials ({exc}): check --username and OMNISTREAM_MQTT_PASSWORD"
+    if "SSL" in str(exc) or "certificate" in str(exc).lower():
+        return f"TLS handshake failed ({exc}): check --ca-file / --cert-file / --key-file"
+    return f"unreachable or connection lost ({exc})"

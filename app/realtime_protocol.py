@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import av
-import cv2
 import numpy as np
+
+from streams import images
 
 WIRE_RATE = 24_000  # pcm16 mono at 24 kHz: the Realtime API's default audio format
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -55,13 +56,15 @@ class ProtocolError(Exception):
 # ---------------------------------------------------------------------------------------------------- session config
 @dataclass(frozen=True, slots=True)
 class TurnDetection:
-    """``server_vad``: the engine's Silero VAD ends turns and its barge-in interrupts responses; all of it is set by
-    the server (``omnistream serve``), so a ``session.update`` may only restate these values."""
+    """``server_vad``: the engine's Silero VAD ends turns and its barge-in interrupts responses. The VAD values are
+    set by the server (``omnistream serve``), so a ``session.update`` may only restate them; ``create_response`` and
+    ``interrupt_response`` are the client's to choose."""
 
     threshold: float
     prefix_padding_ms: int
     silence_duration_ms: int
     interrupt_response: bool
+    create_response: bool = True
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -69,7 +72,7 @@ class TurnDetection:
             "threshold": self.threshold,
             "prefix_padding_ms": self.prefix_padding_ms,
             "silence_duration_ms": self.silence_duration_ms,
-            "create_response": True,
+            "create_response": self.create_response,
             "interrupt_response": self.interrupt_response,
             "idle_timeout_ms": None,
         }
@@ -77,7 +80,8 @@ class TurnDetection:
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
-    turn_detection: TurnDetection | None  # None: the server runs without speech (no VAD, no ASR)
+    turn_detection: TurnDetection | None  # None: manual turns (commit), or no speech input at all (no server_vad)
+    server_vad: TurnDetection | None = None  # the server's VAD settings (None: taken from turn_detection)
     output_modalities: tuple[Modality, ...] = ("text",)
     instructions: str = ""
     voice: str = "alloy"
@@ -209,7 +213,10 @@ class SessionConfig:
                     _require_object(value, param, event_id)
                 config = replace(config, transcription=value)
             elif key == "turn_detection":
-                config = replace(config, turn_detection=config._turn_detection(value, param, event_id))
+                server = config.server_vad or config.turn_detection
+                config = replace(
+                    config, turn_detection=config._turn_detection(value, param, event_id), server_vad=server
+                )
             else:
                 raise ProtocolError(
                     f"unknown parameter '{param}'", code="unknown_parameter", param=param, event_id=event_id
@@ -217,8 +224,10 @@ class SessionConfig:
         return config
 
     def _turn_detection(self, value: Any, param: str, event_id: str | None) -> TurnDetection | None:
-        current = self.turn_detection
-        if current is None:
+        """``null``: manual turns (the client commits them); a ``server_vad`` object: the server's VAD with the
+        client's ``create_response`` / ``interrupt_response`` (omitted: the server's)."""
+        server = self.server_vad or self.turn_detection
+        if server is None:
             if value is None:
                 return None
             raise ProtocolError(
@@ -228,12 +237,7 @@ class SessionConfig:
                 event_id=event_id,
             )
         if value is None:
-            raise ProtocolError(
-                "turn_detection null (manual turns) is not supported: the engine's server VAD always ends turns",
-                code="unsupported",
-                param=param,
-                event_id=event_id,
-            )
+            return None
         spec = _require_object(value, param, event_id)
         if spec.get("type", "server_vad") != "server_vad":
             raise ProtocolError(
@@ -242,9 +246,20 @@ class SessionConfig:
                 param=f"{param}.type",
                 event_id=event_id,
             )
-        fixed = {**current.to_wire()}
+        fixed = server.to_wire()
+        chosen: dict[str, bool] = {}
         for key, v in spec.items():
             if key == "type":
+                continue
+            if key in ("create_response", "interrupt_response"):
+                if not isinstance(v, bool):
+                    raise ProtocolError(
+                        f"{param}.{key} must be a boolean",
+                        code="invalid_type",
+                        param=f"{param}.{key}",
+                        event_id=event_id,
+                    )
+                chosen[key] = v
                 continue
             if key not in fixed:
                 raise ProtocolError(
@@ -260,7 +275,7 @@ class SessionConfig:
                     param=f"{param}.{key}",
                     event_id=event_id,
                 )
-        return current
+        return replace(server, **chosen)
 
     def _audio_output(self, spec: dict[str, Any], event_id: str | None) -> SessionConfig:
         config = self
@@ -354,6 +369,7 @@ class ResponseCreate:
     event_id: str | None
     output_modalities: tuple[Modality, ...] | None
     metadata: dict[str, str] | None
+    instructions: str | None = None  # replace the session's instructions for this response
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,17 +436,11 @@ def decode_base64(value: str, param: str, fields: _Fields) -> bytes:
 
 
 def decode_image(data: bytes, param: str, fields: _Fields) -> np.ndarray:
-    """JPEG or PNG bytes → RGB uint8."""
-    if not (data.startswith(b"\xff\xd8") or data.startswith(b"\x89PNG")):
-        raise fields.error(param, f"'{param}' must be a JPEG or PNG image")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise fields.error(param, f"'{param}' could not be decoded as an image")
-    if bgr.shape[0] * bgr.shape[1] > MAX_IMAGE_PIXELS:
-        raise fields.error(
-            param, f"'{param}' is {bgr.shape[1]}x{bgr.shape[0]}: over the limit of {MAX_IMAGE_PIXELS} pixels"
-        )
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    """JPEG or PNG bytes → RGB uint8; the size is checked from the header before anything is decoded."""
+    try:
+        return images.decode_image(data, max_pixels=MAX_IMAGE_PIXELS)
+    except images.ImageError as exc:
+        raise fields.error(param, f"'{param}': {exc}") from None
 
 
 def parse_client_event(raw: str | bytes) -> ClientEvent:
@@ -445,6 +455,8 @@ def parse_client_event(raw: str | bytes) -> ClientEvent:
         raise ProtocolError(
             f"message is not valid JSON ({exc.msg} at position {exc.pos})", code="invalid_json"
         ) from None
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply to parse", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ProtocolError(f"an event must be a JSON object, got {type(data).__name__}", code="invalid_json")
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
@@ -546,7 +558,10 @@ def _response_create(f: _Fields) -> ResponseCreate:
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
     ):
         raise f.error("response.metadata", "'response.metadata' must map strings to strings", "invalid_type")
-    return ResponseCreate(f.event_id, tuple(modalities) if modalities else None, metadata)
+    instructions = spec.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise f.error("response.instructions", "'response.instructions' must be a string", "invalid_type")
+    return ResponseCreate(f.event_id, tuple(modalities) if modalities else None, metadata, instructions)
 
 
 def _response_cancel(f: _Fields) -> ResponseCancel:

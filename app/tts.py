@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -150,6 +151,35 @@ class LocalPlayer:
 
     def close(self) -> None:
         self._stream.close()
+
+
+class EchoTap:
+    """An ``AudioSink`` in front of a local player that reports every chunk as it is handed to the player:
+    ``note(response_id, samples, delay_s)`` with the chunk as 16 kHz float32 and the seconds until it starts playing
+    (after what is still queued), so the session can tell its own voice in the microphone from the user
+    (``Session.note_playback``)."""
+
+    def __init__(self, player: AudioSink, note: Callable[[str, np.ndarray, float], None]) -> None:
+        self.player = player
+        self.note = note
+        self.sample_rate = player.sample_rate
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=16_000)
+        self._queued_until = 0.0  # monotonic time at which the audio handed over so far has played
+
+    def write(self, response_id: str, pcm: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.sample_rate
+        parts = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        now = time.monotonic()
+        start = max(now, self._queued_until)
+        self._queued_until = start + len(pcm) / self.sample_rate
+        if parts:
+            self.note(response_id, np.concatenate(parts).astype(np.float32, copy=False), start - now)
+        self.player.write(response_id, pcm)
+
+    def stop(self) -> None:
+        self._queued_until = 0.0
+        self.player.stop()
 
 
 def _resampler(rate: int) -> Callable[[np.ndarray | None], np.ndarray]:

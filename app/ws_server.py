@@ -13,7 +13,7 @@ import collections
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from app.limits import InputLimiter, RateGuard, RateLimits
 from app.live import LiveSession, SessionLimitError, SessionManager
 from app.realtime_protocol import (
     OPENAI_VOICES,
@@ -50,6 +51,14 @@ from app.realtime_protocol import (
     server_event,
     user_item,
 )
+from app.security import (
+    WireLogRedactor,
+    keys_match,
+    offered_key,
+    origin_allowed,
+    require_key_off_loopback,
+    select_subprotocol,
+)
 from app.tts import EspeakVoice, Speaker, TtsUnavailable
 from engine.events import (
     Error,
@@ -64,8 +73,11 @@ from engine.events import (
     Transcript,
 )
 from engine.session import SubscriberOverflow
+from streams.items import CHUNK_SAMPLES
 
 log = logging.getLogger(__name__)
+_wire_log = logging.getLogger(f"{__name__}.wire")  # the websockets library's own log, keys and payloads redacted
+_wire_log.addFilter(WireLogRedactor())
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # the Realtime API takes up to 15 MiB of audio per append
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -109,9 +121,12 @@ class _WebsocketAudioSink:
 class RealtimeConnection:
     """One client: its engine session, the Realtime conversation state and the event translation."""
 
-    def __init__(self, ws: ServerConnection, live: LiveSession, config: SessionConfig, voice: str) -> None:
+    def __init__(
+        self, ws: ServerConnection, live: LiveSession, config: SessionConfig, voice: str, limiter: InputLimiter
+    ) -> None:
         self.ws = ws
         self.live = live
+        self.rate = RateGuard(limiter, self._rate_limited)
         self.config = config
         self.default_voice = voice
         self.converter = InputAudioConverter()
@@ -124,6 +139,9 @@ class RealtimeConnection:
         self.active: _Reply | None = None
         self.turn: str | None = None  # item id of the utterance in progress
         self.uncommitted = False  # audio appended since the last turn ended or commit
+        self.samples_pushed = 0  # 16 kHz samples handed to the session's audio stream
+        self.chunks_pushed = 0  # the chunks they made: the position commit_audio / clear_audio refer to
+        self.buffered_samples = 0  # manual turns: samples appended since the last commit or clear
         self.transcribing: list[str] = []
         self.last_item_id: str | None = None
         self.speaker: Speaker | None = None
@@ -153,13 +171,21 @@ class RealtimeConnection:
 
     async def reader(self) -> None:
         async for message in self.ws:
+            if not self.rate.admit(len(message)):
+                continue
             try:
-                self.handle(parse_client_event(message))
+                event = parse_client_event(message)
+                if isinstance(event, VideoAppend) and not self.rate.admit_frame(event.event_id):
+                    continue
+                self.handle(event)
             except ProtocolError as err:
                 self.send_error(err)
             except (ValueError, RuntimeError) as exc:
                 log.warning("session %s: client event failed: %s", self.live.session_id, exc)
                 self.send_error(ProtocolError(f"{type(exc).__name__}: {exc}", code="invalid_value"))
+
+    def _rate_limited(self, report: str, event_id: str | None) -> None:
+        self.send_error(ProtocolError(report, code="rate_limited", event_id=event_id))
 
     async def pump(self) -> None:
         """Engine events → server events, until the engine session ends."""
@@ -174,7 +200,7 @@ class RealtimeConnection:
     # ------------------------------------------------------------------ client events
     def handle(self, event: ClientEvent) -> None:
         if isinstance(event, AudioAppend):
-            self.live.audio.push_audio(self.converter.convert(event.pcm))
+            self._push_audio(self.converter.convert(event.pcm))
             self.uncommitted = self.uncommitted or len(event.pcm) > 0
         elif isinstance(event, VideoAppend):
             now = self.live.session.clock.now()
@@ -188,6 +214,7 @@ class RealtimeConnection:
             self.live.video.push_frame(event.image, event.timestamp)
         elif isinstance(event, SessionUpdate):
             self.config = self.config.updated(event.session, event.event_id)
+            self._apply_config()
             self.send(server_event("session.updated", session=self.config.to_wire(self.live.session_id)))
         elif isinstance(event, ItemCreate):
             self._item_create(event)
@@ -199,6 +226,10 @@ class RealtimeConnection:
             self._commit(event)
         elif isinstance(event, AudioClear):
             self.converter.reset()
+            if self._manual_turns():
+                self._align_to_chunk()
+                self.buffered_samples = 0
+                self.live.session.clear_audio(self.chunks_pushed)
             self.send(server_event("input_audio_buffer.cleared"))
         elif isinstance(event, ItemTruncate):
             self._truncate(event)
@@ -215,14 +246,41 @@ class RealtimeConnection:
         self.send(server_event("conversation.item.added", previous_item_id=previous, item=item))
         self.send(server_event("conversation.item.done", previous_item_id=previous, item=item))
 
-    def _response_create(self, event: ResponseCreate) -> None:
-        if not self.pending:
-            raise ProtocolError(
-                "response.create: no user text to answer; add an input_text item with conversation.item.create "
-                "first (spoken turns are answered automatically by server VAD)",
-                code="no_pending_input",
-                event_id=event.event_id,
+    def _push_audio(self, samples: np.ndarray) -> None:
+        self.chunks_pushed += self.live.audio.push_audio(samples)
+        self.samples_pushed += len(samples)
+        self.buffered_samples += len(samples)
+
+    def _align_to_chunk(self) -> None:
+        """Pad the stream with silence to a whole chunk, so that a commit or clear takes every sample appended."""
+        rest = -self.samples_pushed % CHUNK_SAMPLES
+        if rest:
+            self._push_audio(np.zeros(rest, np.float32))
+
+    def _manual_turns(self) -> bool:
+        return self.config.turn_detection is None and self.live.session.transcriber is not None
+
+    def _apply_config(self) -> None:
+        """Hand the client's turn taking and instructions to the engine session."""
+        session = self.live.session
+        turns = session.options.turns
+        if session.transcriber is not None:
+            td = self.config.turn_detection
+            manual = td is None
+            if manual != turns.manual_turns:
+                self.buffered_samples = 0
+                self.uncommitted = False
+                self.turn = None
+            turns = replace(
+                turns,
+                manual_turns=manual,
+                auto_response=td is not None and td.create_response,
+                barge_in=td is not None and td.interrupt_response,
             )
+        response = replace(session.options.response, instructions=self.config.instructions)
+        session.update_options(turns=turns, response=response)
+
+    def _response_create(self, event: ResponseCreate) -> None:
         modality = event.output_modalities[0] if event.output_modalities else None
         if modality == "audio" and not self.config.audio_available:
             raise ProtocolError(
@@ -231,11 +289,18 @@ class RealtimeConnection:
                 param="response.output_modalities",
                 event_id=event.event_id,
             )
+        if not self.live.session.create_response("\n".join(self.pending), instructions=event.instructions):
+            td = self.config.turn_detection
+            automatic = " (server VAD answers spoken turns by itself)" if td is not None and td.create_response else ""
+            raise ProtocolError(
+                "response.create: nothing to answer; add an input_text item with conversation.item.create or commit "
+                f"a spoken turn first{automatic}",
+                code="no_pending_input",
+                event_id=event.event_id,
+            )
+        self.pending = []
         self.response_modality = modality
         self.response_metadata = event.metadata
-        query = "\n".join(self.pending)
-        self.pending = []
-        self.live.session.submit_text(query)
 
     def _response_cancel(self, event: ResponseCancel) -> None:
         reply = self.active
@@ -259,12 +324,15 @@ class RealtimeConnection:
 
     def _commit(self, event: AudioCommit) -> None:
         td = self.config.turn_detection
-        if td is None:
+        if self.live.session.transcriber is None:
             raise ProtocolError(
                 "input_audio_buffer.commit: this server runs without speech input",
                 code="unsupported",
                 event_id=event.event_id,
             )
+        if td is None:
+            self._commit_turn(event)
+            return
         if not self.uncommitted and self.turn is None:
             raise ProtocolError(
                 "input_audio_buffer.commit: the input audio buffer is empty (no audio since the last turn)",
@@ -272,8 +340,27 @@ class RealtimeConnection:
                 event_id=event.event_id,
             )
         self.uncommitted = False
-        silence = np.zeros(int(16_000 * (td.silence_duration_ms + 100) / 1000), np.float32)
-        self.live.audio.push_audio(silence)
+        self._push_audio(np.zeros(int(16_000 * (td.silence_duration_ms + 100) / 1000), np.float32))
+
+    def _commit_turn(self, event: AudioCommit) -> None:
+        """Manual turns: the audio appended since the last commit or clear becomes one user turn."""
+        ms = self.buffered_samples * 1000 // 16_000
+        least = self.live.session.options.turns.min_commit_ms
+        if ms < least:
+            raise ProtocolError(
+                f"input_audio_buffer.commit: the buffer holds {ms} ms of audio; a turn needs at least {least} ms",
+                code="input_audio_buffer_commit_empty",
+                event_id=event.event_id,
+            )
+        self._align_to_chunk()
+        self.buffered_samples = 0
+        self.live.session.commit_audio(self.chunks_pushed)
+        item_id = new_id("item")
+        previous, self.last_item_id = self.last_item_id, item_id
+        self.send(server_event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
+        item = user_item(item_id, [{"type": "input_audio", "transcript": None}], status="in_progress")
+        self.send(server_event("conversation.item.added", previous_item_id=previous, item=item))
+        self.transcribing.append(item_id)
 
     def _truncate(self, event: ItemTruncate) -> None:
         reply = self.spoken.get(event.item_id)
@@ -504,6 +591,7 @@ class RealtimeConnection:
                 self.spoken.popitem(last=False)
 
     def close(self) -> None:
+        self.rate.close()
         if self.speaker is not None:
             self.speaker.close()
 
@@ -515,7 +603,10 @@ class ServerOptions:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     speak: bool = True  # offer spoken replies (output_modalities ["audio"]) when espeak-ng is present
     voice: str = "en-us"  # espeak-ng voice used for the OpenAI voice names
-    api_key: str | None = None  # when set, clients must send "Authorization: Bearer <key>"
+    api_key: str | None = None  # when set: "Authorization: Bearer <key>" or the openai-insecure-api-key.<key> protocol
+    allow_unauthenticated: bool = False  # serve beyond loopback without an api_key (otherwise start() refuses)
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed ("*": any); none: pages on this machine only
+    limits: RateLimits = field(default_factory=RateLimits)  # per-connection input rates (app/limits.py)
 
 
 class RealtimeServer:
@@ -537,12 +628,17 @@ class RealtimeServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        """Listen; raises ``InsecureBindError`` for a host beyond loopback without a key or the explicit opt-out."""
+        o = self.options
+        require_key_off_loopback(o.host, o.api_key, allow_unauthenticated=o.allow_unauthenticated, what="serve")
         self._server = await serve(
             self._handle,
-            self.options.host,
-            self.options.port,
-            max_size=self.options.max_message_bytes,
+            o.host,
+            o.port,
+            max_size=o.max_message_bytes,
             process_request=self._check_request,
+            select_subprotocol=select_subprotocol,
+            logger=_wire_log,
         )
         log.info("omnistream realtime server on ws://%s:%d/v1/realtime", self.options.host, self.port)
 
@@ -562,9 +658,20 @@ class RealtimeServer:
         path = request.path.partition("?")[0].rstrip("/")
         if not path.endswith("/realtime"):
             return connection.respond(HTTPStatus.NOT_FOUND, "the omnistream realtime endpoint is /v1/realtime\n")
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, self.options.allowed_origins):
+            log.warning("refused a websocket handshake from origin %r (not in --allowed-origin)", origin)
+            return connection.respond(
+                HTTPStatus.FORBIDDEN,
+                f"origin {origin!r} is not allowed; the server lists allowed origins with --allowed-origin\n",
+            )
         key = self.options.api_key
-        if key is not None and request.headers.get("Authorization") != f"Bearer {key}":
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer)\n")
+        if key is not None and not keys_match(offered_key(request.headers), key):
+            return connection.respond(
+                HTTPStatus.UNAUTHORIZED,
+                "missing or wrong API key (send Authorization: Bearer KEY, or the openai-insecure-api-key.KEY "
+                "subprotocol)\n",
+            )
         return None
 
     def _initial_config(self) -> SessionConfig:
@@ -598,7 +705,8 @@ class RealtimeServer:
                 await ws.close(1011, "session could not be opened")
             return
         try:
-            conn = RealtimeConnection(ws, live, self._initial_config(), self.options.voice)
+            limiter = InputLimiter(self.options.limits, largest_message=self.options.max_message_bytes)
+            conn = RealtimeConnection(ws, live, self._initial_config(), self.options.voice, limiter)
         except BaseException:
             await self.manager.close(live)
             raise
@@ -620,4 +728,6 @@ class RealtimeServer:
             if pump_done and ws.close_code is None:
                 with contextlib.suppress(ConnectionClosed):
                     await ws.close(1011, "engine session ended")
+        if limiter.total_dropped:
+            log.warning("session %s: rate limits dropped %s", live.session_id, limiter.dropped)
         log.info("session %s closed", live.session_id)

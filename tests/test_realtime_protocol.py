@@ -237,7 +237,11 @@ def test_session_update_applies_modalities_and_keeps_echoed_fields() -> None:
         ({"voice_activity": True}, "unknown_parameter", "session.voice_activity"),
         ({"tools": [{"type": "function", "name": "f"}]}, "unsupported", "session.tools"),
         ({"audio": {"input": {"format": {"type": "audio/pcmu"}}}}, "unsupported", "session.audio.input.format"),
-        ({"audio": {"input": {"turn_detection": None}}}, "unsupported", "session.audio.input.turn_detection"),
+        (
+            {"audio": {"input": {"turn_detection": {"type": "server_vad", "create_response": "no"}}}},
+            "invalid_type",
+            "session.audio.input.turn_detection.create_response",
+        ),
         (
             {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}},
             "unsupported",
@@ -261,6 +265,27 @@ def test_session_update_errors_name_the_field(patch: dict[str, object], code: st
     with pytest.raises(ProtocolError) as info:
         _config().updated(patch, event_id="ev9")
     assert (info.value.code, info.value.param, info.value.event_id) == (code, param, "ev9")
+
+
+def test_manual_turns_and_the_clients_vad_choices_keep_the_servers_vad_values() -> None:
+    manual = _config().updated({"audio": {"input": {"turn_detection": None}}})
+    assert manual.turn_detection is None
+    assert manual.to_wire("s")["audio"]["input"]["turn_detection"] is None
+    chosen = manual.updated(
+        {"audio": {"input": {"turn_detection": {"type": "server_vad", "create_response": False}}}}
+    ).updated({"audio": {"input": {"turn_detection": {"type": "server_vad", "interrupt_response": False}}}})
+    wire = SessionUpdatedEvent.model_validate(server_event("session.updated", session=chosen.to_wire("s")))
+    vad = wire.session.audio.input.turn_detection  # type: ignore[union-attr]
+    assert (vad.type, vad.threshold, vad.silence_duration_ms) == ("server_vad", 0.5, 500)  # type: ignore[union-attr]
+    # each session.update states the whole turn_detection object: omitted choices are the server's again
+    assert (vad.create_response, vad.interrupt_response) == (True, False)  # type: ignore[union-attr]
+
+
+def test_response_instructions_parse() -> None:
+    event = parse_client_event(json.dumps({"type": "response.create", "response": {"instructions": "Be brief."}}))
+    assert isinstance(event, ResponseCreate) and event.instructions == "Be brief."
+    err = _error(json.dumps({"type": "response.create", "response": {"instructions": 3}}))
+    assert (err.code, err.param) == ("invalid_type", "response.instructions")
 
 
 def test_audio_output_refused_when_the_server_cannot_speak() -> None:

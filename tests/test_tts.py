@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from app.tts import ESPEAK_RATE, EspeakVoice, LocalPlayer, SentenceSplitter, Speaker, TtsUnavailable
+from app.tts import ESPEAK_RATE, EchoTap, EspeakVoice, LocalPlayer, SentenceSplitter, Speaker, TtsUnavailable
 
 
 class PacedSink:
@@ -164,6 +165,30 @@ def test_pause_holds_output_and_resume_goes_on() -> None:
         assert sink.seconds() > held
     finally:
         speaker.close()
+
+
+def test_echo_tap_reports_each_chunk_at_16k_when_it_will_play() -> None:
+    player = PacedSink(ESPEAK_RATE, paced=False)  # takes chunks at once, like a device with a deep buffer
+    noted: list[tuple[str, int, float, float]] = []
+    tap = EchoTap(player, lambda rid, samples, delay: noted.append((rid, len(samples), delay, time.monotonic())))
+    assert tap.sample_rate == ESPEAK_RATE
+    speaker = Speaker(tap, on_done=(done := DoneLog()))
+    try:
+        speaker.feed("s1/r1", "Hello there, this is the assistant.")
+        speaker.finish("s1/r1")
+        assert done.event.wait(10)
+    finally:
+        speaker.close()
+    assert {rid for rid, _, _, _ in noted} == {"s1/r1"}
+    heard = sum(n for _, n, _, _ in noted) / 16_000
+    assert abs(heard - player.seconds()) < 0.01  # every sample played was reported, resampled to 16 kHz
+    starts = [at + delay for _, _, delay, at in noted]
+    # chunks handed over faster than real time are reported back to back on the playback timeline
+    assert all(abs(b - a - 0.05) < 0.002 for a, b in itertools.pairwise(starts))
+    tap.stop()
+    tap.write("s1/r2", np.zeros(1102, np.int16))
+    assert noted[-1][2] == 0.0  # after a stop nothing is queued: the next chunk plays at once
+    assert player.stops
 
 
 def test_local_player_plays_or_says_why_it_cannot() -> None:

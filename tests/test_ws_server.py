@@ -381,3 +381,122 @@ async def test_speaking_over_an_answer_interrupts_it_turn_detected() -> None:
         assert "something else" in transcript["transcript"].lower()
         follow_up = await _recv(ws, "response.done")  # the interruption is answered in turn
         assert follow_up["response"]["id"] != done["id"]
+
+
+def _last_prompt(server: RealtimeServer, session_id: str) -> str:
+    """The prompt the language model last ran on, as text."""
+    lm = server.manager.sessions[session_id].session.context.backend.lm  # type: ignore[attr-defined]
+    return str(lm.tokenizer.decode(lm._prompt_ids))
+
+
+async def test_session_and_response_instructions_reach_the_language_models_prompt() -> None:
+    async with running_server() as server, websockets.connect(_url(server)) as ws:
+        session_id = (await _recv(ws, "session.created"))["session"]["id"]
+        await ws.send(json.dumps({"type": "input_video_buffer.append", "image": _jpeg_b64((255, 0, 0))}))
+        await asyncio.wait_for(_until_observed(server.manager.sessions[session_id].session.context), 30)
+        await ws.send(json.dumps({"type": "session.update", "session": {"instructions": "Speak like a pirate."}}))
+        assert (await _recv(ws, "session.updated"))["session"]["instructions"] == "Speak like a pirate."
+        for instructions in (None, "Answer in French."):
+            item = _text_item("What colour is the screen?")
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+            response = {} if instructions is None else {"instructions": instructions}
+            await ws.send(json.dumps({"type": "response.create", "response": response}))
+            assert (await _recv(ws, "response.done"))["response"]["status"] == "completed"
+            prompt = _last_prompt(server, session_id)
+            # the system prompt ends with the instructions in force: the response's own replace the session's
+            system = prompt.split("<|im_end|>")[0]
+            assert system.endswith(instructions or "Speak like a pirate."), system[-200:]
+            assert prompt.count("pirate") == (1 if instructions is None else 0)
+
+
+@pytest.mark.e2e
+async def test_manual_turns_commit_exactly_the_buffer_and_answer_on_request() -> None:
+    config = EngineConfig(
+        backend="cascade", speech=True, options=SessionOptions(response=ResponseOptions(max_new_tokens=16))
+    )
+    cleared = _pcm24k(speak("Forget about the weather."))
+    question = _pcm24k(np.concatenate([speak("What colour is the screen?"), np.zeros(4000, np.float32)]))
+    block = 24_000 * 2 // 10  # 100 ms appends
+    async with running_server(config) as server, _sdk(server).realtime.connect(model="omnistream") as conn:
+        session_id = (await conn.recv()).session.id  # type: ignore[union-attr]
+        await conn.session.update(
+            session={"type": "realtime", "instructions": "Keep it short.", "audio": {"input": {"turn_detection": None}}}
+        )
+        updated = await conn.recv()
+        assert updated.type == "session.updated"
+        assert updated.session.audio.input.turn_detection is None  # type: ignore[union-attr]
+        await conn.send({"type": "input_video_buffer.append", "image": _jpeg_b64((0, 0, 255))})  # type: ignore[arg-type]
+        for i in range(0, len(cleared), block):
+            await conn.input_audio_buffer.append(audio=base64.b64encode(cleared[i : i + block]).decode())
+        await conn.input_audio_buffer.clear()
+        await conn.input_audio_buffer.commit(event_id="nothing-left")
+        for i in range(0, len(question), block):
+            await conn.input_audio_buffer.append(audio=base64.b64encode(question[i : i + block]).decode())
+        await conn.input_audio_buffer.commit(event_id="the-question")
+        await conn.response.create()  # before the transcript exists: the response waits for it
+        events: list[Any] = []
+        async for event in conn:
+            if event.type != "metrics":
+                events.append(event)
+            if event.type == "response.done":
+                break
+        kinds = [e.type for e in events]
+        assert "input_audio_buffer.speech_started" not in kinds and "input_audio_buffer.speech_stopped" not in kinds
+        assert kinds[:2] == ["input_audio_buffer.cleared", "error"]
+        assert events[1].error.code == "input_audio_buffer_commit_empty"
+        assert events[1].error.event_id == "nothing-left"
+        committed = next(e for e in events if e.type == "input_audio_buffer.committed")
+        transcript = next(e for e in events if e.type == "conversation.item.input_audio_transcription.completed")
+        assert transcript.item_id == committed.item_id
+        heard = transcript.transcript.lower()
+        assert "colo" in heard and "screen" in heard and "weather" not in heard  # exactly the committed buffer
+        assert kinds.index(transcript.type) < kinds.index("response.created")
+        assert events[-1].response.status == "completed"
+        assert "Keep it short." in _last_prompt(server, session_id)
+        await conn.response.create(event_id="again")
+        err = await conn.recv()
+        assert err.type == "error" and err.error.code == "no_pending_input"  # type: ignore[union-attr]
+
+
+@pytest.mark.e2e
+async def test_without_create_response_or_interrupt_response_speech_waits_for_the_client() -> None:
+    config = EngineConfig(
+        backend="cascade",
+        speech=True,
+        policy=AnswerEverything(),  # every utterance is a turn: the gate is not under test here
+        options=SessionOptions(response=ResponseOptions(max_new_tokens=32)),
+    )
+    speech = _pcm24k(np.concatenate([speak("Stop, tell me something else."), np.zeros(24_000, np.float32)]))
+    async with running_server(config) as server, websockets.connect(_url(server)) as ws:
+        session_id = (await _recv(ws, "session.created"))["session"]["id"]
+        vad = {"type": "server_vad", "create_response": False, "interrupt_response": False}
+        await ws.send(json.dumps({"type": "session.update", "session": {"audio": {"input": {"turn_detection": vad}}}}))
+        updated = await _recv(ws, "session.updated")
+        turn_detection = updated["session"]["audio"]["input"]["turn_detection"]
+        assert (turn_detection["create_response"], turn_detection["interrupt_response"]) == (False, False)
+        await ws.send(json.dumps({"type": "input_video_buffer.append", "image": _jpeg_b64((255, 0, 0))}))
+        await asyncio.wait_for(_until_observed(server.manager.sessions[session_id].session.context), 30)
+        item = _text_item("Describe the colours on the screen in detail.")
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        await _recv(ws, "response.output_text.delta")
+        block = 24_000 * 2 // 10
+        for i in range(0, len(speech), block):
+            chunk = base64.b64encode(speech[i : i + block]).decode()
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        events = await _collect_until(ws, "query.accepted")  # the spoken turn, transcribed and gated
+        accepted = events[-1]
+        if "response.done" not in [e["type"] for e in events]:  # the answer may still be streaming
+            events += await _collect_until(ws, "response.done")
+        kinds = [e["type"] for e in events]
+        assert "response.paused" not in kinds
+        done = next(e for e in events if e["type"] == "response.done")
+        assert done["response"]["status"] == "completed"  # speech over the answer did not cut it
+        assert kinds.index("input_audio_buffer.speech_started") < kinds.index("response.done")
+        assert "response.created" not in kinds[kinds.index("response.done") :]  # and the turn was not answered
+        assert "something else" in accepted["text"].lower()
+        await ws.send(json.dumps({"type": "response.create"}))
+        answer = await _collect_until(ws, "response.done")
+        assert [e["type"] for e in answer].count("response.created") == 1
+        assert "error" not in [e["type"] for e in answer]
+        assert answer[-1]["response"]["status"] == "completed"
