@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from app.printer import EventPrinter
+from engine.backends.omni.options import OmniOptions
 from engine.backends.registry import BACKENDS, check_all
 from engine.options import AsrOptions, GateOptions, IngestOptions, ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig, open_session
@@ -67,6 +68,83 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "or those that call it by --name",
     )
     parser.add_argument("--name", default=None, help="the assistant's name (needed by --gate wake)")
+    omni = parser.add_argument_group("omni / vlm backends (defaults in docs/omni.md)")
+    omni.add_argument("--window-seconds", type=_positive, help="seconds of media kept in the KV cache (10)")
+    omni.add_argument("--max-kv-tokens", type=_positive_int, help="hard cap on KV-cache entries (24576)")
+    omni.add_argument(
+        "--dedupe-threshold", type=_fraction, help="drop frames this similar to the last kept one, 0 = off (0.02)"
+    )
+    omni.add_argument(
+        "--compress-after",
+        type=_seconds_or_off,
+        metavar="SECONDS|off",
+        help="compress the vision KV of media this old (LOOK-M style); off by default",
+    )
+    omni.add_argument("--temperature", type=_non_negative, help="sampling temperature, 0 = greedy (0)")
+    omni.add_argument("--top-p", type=_top_p, help="nucleus sampling mass when --temperature > 0 (1.0)")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return number
+
+
+def _non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return number
+
+
+def _fraction(value: str) -> float:
+    number = _non_negative(value)
+    if number >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return number
+
+
+def _top_p(value: str) -> float:
+    number = _positive(value)
+    if number > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return number
+
+
+def _seconds_or_off(value: str) -> float | None:
+    return None if value == "off" else _non_negative(value)
+
+
+_OMNI_FLAGS = {
+    "window_seconds": "--window-seconds",
+    "max_kv_tokens": "--max-kv-tokens",
+    "dedupe_threshold": "--dedupe-threshold",
+    "compress_after": "--compress-after",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+}
+
+
+def omni_options(args: argparse.Namespace) -> OmniOptions | None:
+    """The omni / vlm backend options given on the command line; None when none was given."""
+    given = {name: getattr(args, name) for name in _OMNI_FLAGS if getattr(args, name, None) is not None}
+    if not given:
+        return None
+    if args.backend not in ("omni", "vlm"):
+        flags = ", ".join(_OMNI_FLAGS[name] for name in given)
+        raise SystemExit(f"error: {flags} only apply to the omni and vlm backends, not --backend {args.backend}")
+    fields = {("compress_after_seconds" if k == "compress_after" else k): v for k, v in given.items()}
+    try:
+        return OmniOptions(**fields)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineConfig:
@@ -79,7 +157,14 @@ def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineCon
         gate_mode=args.gate,
         gate=GateOptions(assistant_name=args.name),
     )
-    return EngineConfig(backend=args.backend, model=args.model, device=args.device, options=options, speech=speech)
+    return EngineConfig(
+        backend=args.backend,
+        model=args.model,
+        device=args.device,
+        options=options,
+        speech=speech,
+        backend_options=omni_options(args),
+    )
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,14 +1,15 @@
 """Omni backend speed and memory: ingest frames/s at 448×448, question → first token latency and peak memory per
 stream length, decode tokens/s.
 
-Usage: python benchmarks/omni_bench.py [--config tiny|omni-3b|omni-7b|PATH] [--device cpu|cuda]
-       [--stream-seconds 10,60,600] [--window-seconds 60] [--repeats 5] [--threads N] [--json OUT]
+Usage: python -m benchmarks.omni_bench [--config tiny|omni-3b|omni-7b|PATH] [--device cpu|cuda]
+       [--stream-seconds 10,60,600] [--window-seconds 10] [--repeats 5] [--threads N] [--json OUT]
 
 ``omni-3b`` / ``omni-7b`` build the Qwen2.5-Omni thinker with the official layer sizes and random weights (compute
 does not depend on weight values, so nothing is downloaded); ``tiny`` is the offline test model; a path loads a
 local checkpoint. Each stream length runs on a fresh context: 2 fps frames of changing noise (never
 deduplicated) and 16 kHz audio, then the same question ``--repeats`` times (medians); ``peak_mem_mb`` is peak GPU
-memory on CUDA and the peak KV-cache size on CPU.
+memory on CUDA and the peak size of the KV-cache buffers (their capacity, not just the filled entries) on CPU.
+Run from the repository root: ``python -m benchmarks.omni_bench …``.
 """
 
 from __future__ import annotations
@@ -114,26 +115,32 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def ask(ctx: Any, backend: OmniBackend, t: float, device: torch.device, max_new_tokens: int) -> tuple[float, float]:
-    """One question: (ms to the first text piece, decode tokens/s after it)."""
+def ask(
+    ctx: Any, backend: OmniBackend, t: float, device: torch.device, max_new_tokens: int
+) -> tuple[float, float, float]:
+    """One question: (ms to the first text piece, CPU ms of this process until then, decode tokens/s after it).
+
+    The CPU time is what the question cost this process; unlike the wall time it does not grow when other jobs
+    share the cores."""
     calls: list[float] = []
     hook = backend.model.model.register_forward_pre_hook(lambda module, args: calls.append(time.perf_counter()))
     try:
-        asked = time.perf_counter()
+        asked, asked_cpu = time.perf_counter(), time.process_time()
         first = None
+        first_cpu = None
         calls_at_first = 0
         for _ in ctx.answer(AnswerRequest(QUESTION, t, max_new_tokens=max_new_tokens), CancelToken()):
             _sync(device)
             if first is None:
-                first = time.perf_counter()
+                first, first_cpu = time.perf_counter(), time.process_time()
                 calls_at_first = len(calls)
         _sync(device)
-        ended = time.perf_counter()
+        ended, ended_cpu = time.perf_counter(), time.process_time()
     finally:
         hook.remove()
     steps = len(calls) - calls_at_first  # one forward per token after the first
     rate = steps / (ended - first) if first is not None and steps else 0.0
-    return ((first or ended) - asked) * 1000, rate
+    return ((first or ended) - asked) * 1000, ((first_cpu or ended_cpu) - asked_cpu) * 1000, rate
 
 
 def run_stream(
@@ -145,7 +152,7 @@ def run_stream(
         torch.cuda.reset_peak_memory_stats(device)
     frames = 0
     kv_peak = 0
-    kv_timeline: list[tuple[int, int]] = []
+    kv_timeline: list[tuple[int, int, float]] = []  # (stream second, KV entries, KV buffer MB)
     _sync(device)
     started = time.perf_counter()
     for second in range(seconds):
@@ -155,16 +162,17 @@ def run_stream(
             frames += 1
         samples = (0.1 * rng.standard_normal(16_000)).astype(np.float32)
         ctx.ingest_audio(AudioChunk(float(second), samples))
-        kv_peak = max(kv_peak, ctx.kv_tokens * _kv_bytes_per_token(ctx))
+        kv_peak = max(kv_peak, ctx._stream().reserved_bytes)
         if (second + 1) % max(1, seconds // 10) == 0:
-            kv_timeline.append((second + 1, ctx.kv_tokens))
+            kv_timeline.append((second + 1, ctx.kv_tokens, round(ctx._stream().reserved_bytes / 2**20, 2)))
     _sync(device)
     ingest_s = time.perf_counter() - started
 
-    ttfts, rates = [], []
+    ttfts, cpu_ttfts, rates = [], [], []
     for _ in range(repeats):  # the same question on the same state: the fork is cropped back after each answer
-        ttft, rate = ask(ctx, backend, float(seconds), device, max_new_tokens)
+        ttft, cpu_ttft, rate = ask(ctx, backend, float(seconds), device, max_new_tokens)
         ttfts.append(ttft)
+        cpu_ttfts.append(cpu_ttft)
         rates.append(rate)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else kv_peak
     ctx.close()
@@ -172,19 +180,12 @@ def run_stream(
         "frames": frames,
         "ingest_fps": frames / ingest_s,
         "ttft_ms": statistics.median(ttfts),
+        "ttft_cpu_ms": statistics.median(cpu_ttfts),
         "decode_tok_s": statistics.median(rates),
         "peak_mem_mb": peak / 2**20,
         "kv_tokens": kv_timeline[-1][1] if kv_timeline else 0,
         "kv_timeline": kv_timeline,
     }
-
-
-def _kv_bytes_per_token(ctx: Any) -> int:
-    layers = [layer for layer in ctx._stream().layers() if layer.is_initialized and layer.keys.numel()]
-    if not layers:
-        return 0
-    k = layers[0].keys
-    return 2 * len(layers) * k.shape[1] * k.shape[3] * k.element_size()
 
 
 def main() -> None:
@@ -230,15 +231,19 @@ def main() -> None:
         "load_s": round(load_s, 2),
         "ingest_fps": round(longest["ingest_fps"], 2),
         "ttft_ms": {str(s): round(r["ttft_ms"], 1) for s, r in runs.items()},
+        "ttft_cpu_ms": {str(s): round(r["ttft_cpu_ms"], 1) for s, r in runs.items()},
         "decode_tok_s": round(longest["decode_tok_s"], 1),
         "peak_mem_mb": {str(s): round(r["peak_mem_mb"], 1) for s, r in runs.items()},
         "kv_tokens": {str(s): r["kv_tokens"] for s, r in runs.items()},
         "kv_timeline": longest["kv_timeline"],
-        "peak_mem_kind": "GPU max_memory_allocated" if device.type == "cuda" else "KV cache peak",
+        "peak_mem_kind": "GPU max_memory_allocated" if device.type == "cuda" else "KV cache buffers, peak",
     }
     if len(lengths) > 1:
         result["ttft_ratio_longest_shortest"] = round(
             runs[max(lengths)]["ttft_ms"] / max(runs[min(lengths)]["ttft_ms"], 1e-9), 3
+        )
+        result["ttft_cpu_ratio_longest_shortest"] = round(
+            runs[max(lengths)]["ttft_cpu_ms"] / max(runs[min(lengths)]["ttft_cpu_ms"], 1e-9), 3
         )
     text = json.dumps(result, indent=2)
     print(text)

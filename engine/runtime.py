@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from engine.backends.omni.options import OmniOptions
 from engine.backends.registry import get_backend
 from engine.gate import QueryPolicy
 from engine.options import AsrOptions, GateOptions, SessionOptions
@@ -29,6 +30,18 @@ class EngineConfig:
     options: SessionOptions = field(default_factory=SessionOptions)
     speech: bool = True  # run VAD + ASR on the stream's audio
     policy: QueryPolicy | None = None  # None: built from options.gate_mode / options.gate
+    backend_options: OmniOptions | None = None  # omni / vlm only: per-session stream options (None: the defaults)
+
+    def stream_options(self) -> OmniOptions | None:
+        """The omni / vlm options sessions open with: their media window always covers the stream context a
+        question may use (``ResponseOptions.context_seconds``), so ``--context 60`` widens a shorter window."""
+        if self.backend not in ("omni", "vlm"):
+            return self.backend_options
+        options = self.backend_options or OmniOptions()
+        context = self.options.response.context_seconds
+        if context is not None and options.window_seconds < context:
+            options = replace(options, window_seconds=context)
+        return options
 
 
 def load_vad() -> VoiceDetector:
@@ -72,7 +85,9 @@ def load_policy(mode: str, options: GateOptions) -> QueryPolicy:
 async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | None = None, **kwargs: Any) -> Session:
     """Load (or reuse) the models for ``config`` in worker threads and return a new session."""
     backend = await asyncio.to_thread(get_backend, config.backend, model=config.model, device=config.device)
-    context = await asyncio.to_thread(backend.open_context)
+    stream = config.stream_options()
+    opened = [stream] if stream is not None else []
+    context = await asyncio.to_thread(backend.open_context, *opened)
     vad = transcriber = None
     policy = config.policy
     if config.speech:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import av
 import cv2
 
+from engine.backends.omni.options import OmniOptions
 from engine.events import (
     Event,
     Proactive,
@@ -51,6 +52,7 @@ from streams.video import VideoFileSource
 
 ProactiveMode = Literal["poll", "events"]
 POLL_AFTER_GT_S = 4  # the official protocol polls up to the ground-truth time + 4 s
+ALL_CONTEXT_WINDOW_S = 3600.0  # omni / vlm media window for --context all (an hour; the KV-token cap binds first)
 
 
 def poll_prompt(item: Item) -> str:
@@ -450,6 +452,15 @@ def engine_config(
         response=ResponseOptions(context_seconds=context),
         turns=TurnOptions(barge_in=False),  # the media's own speech is not the user interrupting
     )
+    stream = None
+    if backend in ("omni", "vlm") and context is None:
+        stream = OmniOptions(window_seconds=ALL_CONTEXT_WINDOW_S)  # "all": the KV cap (max_kv_tokens) decides
     return EngineConfig(
-        backend=backend, model=model, device=device, options=options, speech=speech, policy=SpeechIsContent()
+        backend=backend,
+        model=model,
+        device=device,
+        options=options,
+        speech=speech,
+        policy=SpeechIsContent(),
+        backend_options=stream,
     )

@@ -67,6 +67,16 @@ def stream(ctx: StreamContext, seconds: float, *, with_audio: bool = True) -> li
     return sizes
 
 
+def stream_from(ctx: StreamContext, start: float, end: float) -> list[int]:
+    """Like ``stream`` from ``start`` to ``end`` seconds."""
+    sizes = []
+    for i in range(int(start * 2), int(end * 2)):
+        ctx.ingest_frame(frame(i * 0.5, i))
+        ctx.ingest_audio(audio(i * 0.5, 0.5, 1000 + i))
+        sizes.append(ctx.kv_tokens)
+    return sizes
+
+
 def question_logits(ctx: StreamContext, text: str, hidden: list[int]) -> torch.Tensor:
     """First-token logits for ``text`` on a fork, with the segments at indices ``hidden`` masked out."""
     q = ctx.adapter.text(f"<|im_end|>\n<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n")
@@ -161,8 +171,11 @@ def test_shifted_keys_equal_keys_computed_at_the_shifted_position(omni):
 
 def test_window_keeps_the_kv_cache_bounded_with_contiguous_positions(omni):
     ctx = omni.open_context(OmniOptions(window_seconds=3.0, dedupe_threshold=0.0))
-    sizes = stream(ctx, 20.0)
+    sizes = stream(ctx, 10.0)
     kv = ctx._stream()
+    reserved = kv.reserved_bytes
+    sizes += stream_from(ctx, 10.0, 20.0)
+    assert kv.reserved_bytes == reserved  # the KV buffers stopped growing once the window was full
     media = [s for s in kv.segments if s.kind == "media"]
     assert [s.t0 for s in media] == [17.0, 18.0, 19.0]  # a 3 s window; the last chunk's audio completed it
     assert max(sizes[12:]) == max(sizes[-12:])  # flat once the window is full
@@ -212,6 +225,23 @@ def test_near_duplicate_frames_are_dropped_before_encoding():
     assert [deduper.keep(x) for x in (still, noisy, still, moved, moved)] == [True, False, False, True, False]
     assert deduper.dropped == 3
     assert FrameDeduper(0.0).keep(still) and FrameDeduper(0.0).keep(still)
+    refreshing = FrameDeduper(0.02, refresh_seconds=5.0)
+    kept = [refreshing.keep(still, t) for t in (0.0, 1.0, 4.5, 5.0, 6.0, 10.0)]
+    assert kept == [True, False, False, True, False, True]  # a still scene is re-sent every 5 s
+
+
+def test_answers_reuse_the_kv_buffers_instead_of_copying_the_cache(omni):
+    ctx = omni.open_context()
+    stream(ctx, 3.0)
+    list(ctx.answer(AnswerRequest("warm up", 3.0, max_new_tokens=6), CancelToken()))  # flushes the pending chunk
+    kv = ctx._stream()
+    layer = kv.layers()[0]
+    buffer, reserved, before = layer.keys.data_ptr(), kv.reserved_bytes, kv.length
+    for _ in range(3):
+        assert list(ctx.answer(AnswerRequest("what is it?", 3.0, max_new_tokens=6), CancelToken()))
+    assert layer.keys.data_ptr() == buffer and kv.reserved_bytes == reserved and kv.length == before
+    assert layer.keys.shape[-2] == before < layer._keys.shape[-2]  # a view of the filled part of a larger buffer
+    ctx.close()
 
 
 def test_cancel_stops_decoding_within_one_step(omni):

@@ -52,7 +52,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return video, wav
 
 
-@pytest.mark.parametrize("backend_cls, kind", [(OmniBackend, "omni"), (VlmBackend, "vl")])
+@pytest.mark.parametrize(
+    "backend_cls, kind",
+    [(OmniBackend, "omni"), (VlmBackend, "vl"), (VlmBackend, "smolvlm"), (VlmBackend, "llava_onevision")],
+)
 async def test_backend_answers_a_question_about_a_replayed_video(backend_cls, kind, media):
     video, wav = media
     backend = backend_cls(str(cached_tiny(kind)), "cpu", OmniOptions(window_seconds=3.0))
@@ -77,3 +80,34 @@ async def test_backend_answers_a_question_about_a_replayed_video(backend_cls, ki
     assert ctx.kv is None  # the session closed the context (and freed its cache) at the end
     assert ctx.deduper.dropped == 0  # the square moves enough for every frame to count
     assert ctx.chunks_prefilled >= 5  # six seconds of 1 s chunks, the last flushed by the question or pending
+
+
+async def test_out_of_memory_during_ingest_shrinks_the_window_and_the_session_goes_on(media):
+    """CPU cannot run out of GPU memory, so the third chunk's prefill raises it instead (the retry succeeds)."""
+    video, wav = media
+    backend = OmniBackend(str(cached_tiny("omni")), "cpu", OmniOptions(window_seconds=8.0, dedupe_threshold=0.0))
+    backend.load()
+    ctx = backend.open_context()
+    prefills = []
+
+    def fail_the_third(module: object, args: object) -> None:
+        prefills.append(1)
+        if len(prefills) == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+
+    hook = backend.model.model.register_forward_pre_hook(fail_the_third)
+    try:
+        session = Session(ctx, clock=ReplayClock("fast"), backend_name="omni")
+        question = ScheduledTextSource([(5.0, "what?")])
+        sources = [VideoFileSource(str(video), fps=2.0), AudioFileSource(str(wav)), question]
+        events = await run_collect(session, sources)
+    finally:
+        hook.remove()
+    errors = [e for e in events if isinstance(e, Error)]
+    assert [(e.source, e.fatal) for e in errors] == [("backend", False)]
+    assert "out of memory while prefilling the stream at 2.0-3.0 s" in errors[0].message
+    assert "media window shrunk from 8 s to 4 s; the stream continues" in errors[0].message
+    done = [e for e in events if isinstance(e, ResponseDone)]
+    assert [d.status for d in done] == ["completed"]  # the question after the OOM was answered
+    assert errors[0].t < done[0].t
+    assert ctx.window.window_seconds == 4.0 and ctx.chunks_prefilled >= 5  # no chunk was lost

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.backends.omni.chat import CHATML
 from streams.items import SAMPLE_RATE
 
 MIN_AUDIO_SAMPLES = SAMPLE_RATE // 10  # shorter audio yields no encoder output; it waits for the next chunk
@@ -37,6 +38,8 @@ class _Adapter:
     """Shared text and image input building."""
 
     image_token_id: int
+    position_rows = 3  # M-RoPE: temporal, height and width positions
+    chat = CHATML
 
     def __init__(
         self, model: Any, tokenizer: Any, image_processor: Any, device: torch.device, frame_max_pixels: int

@@ -16,9 +16,11 @@ from engine.backends.omni.context import StreamContext
 from engine.backends.omni.device import dtype_for, resolve_device
 from engine.backends.omni.errors import ModelLoadError
 from engine.backends.omni.options import OmniOptions
+from engine.backends.omni.processor_adapter import FAMILIES, ProcessorAdapter, load_processor
 
 OMNI_MODEL_TYPES = ("qwen2_5_omni_thinker", "qwen2_5_omni")
-VLM_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
+QWEN_VL_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl")
+VLM_MODEL_TYPES = (*QWEN_VL_MODEL_TYPES, *FAMILIES)
 
 
 def _local_files(model: str) -> bool:
@@ -76,14 +78,14 @@ class TransformersBackend(ABC):
                 model, tokenizer, images, extra = self._load_parts(config, dtype_for(device))
             except ModelLoadError:
                 raise
-            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
                 raise ModelLoadError(
                     f"{self.name}: loading {self.model_id!r} failed ({type(exc).__name__}: {exc})"
                 ) from exc
             model = model.to(device).eval()
             self.inv_freq = _text_inv_freq(model)
-            self.eos_ids = _eos_ids(model, tokenizer)
             self.adapter = self._adapter(model, tokenizer, images, extra, device)
+            self.eos_ids = _eos_ids(model, self.adapter)
             self.model = model
 
     @classmethod
@@ -94,14 +96,15 @@ class TransformersBackend(ABC):
         backend = cls(getattr(model, "name_or_path", "") or None, str(model.device), options)
         model = model.eval()
         backend.inv_freq = _text_inv_freq(model)
-        backend.eos_ids = _eos_ids(model, tokenizer)
         backend.adapter = backend._adapter(model, tokenizer, image_processor, extra, model.device)
+        backend.eos_ids = _eos_ids(model, backend.adapter)
         backend.model = model
         return backend
 
     @abstractmethod
     def _load_parts(self, config: Any, dtype: torch.dtype) -> tuple[Any, Any, Any, Any]:
-        """(model, tokenizer, image processor, audio feature extractor or None) for ``self.model_id``."""
+        """(model, tokenizer, image processor, extra part: audio feature extractor, family processor or None)
+        for ``self.model_id``."""
 
     @abstractmethod
     def _adapter(self, model: Any, tokenizer: Any, images: Any, extra: Any, device: torch.device) -> Any:
@@ -131,14 +134,16 @@ def _text_inv_freq(model: Any) -> torch.Tensor:
     raise ModelLoadError(f"{type(model).__name__}: no rotary embedding found in the language model")
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+def _eos_ids(model: Any, adapter: Any) -> set[int]:
+    """Token ids that end an answer: the model's and tokenizer's EOS and the chat format's end-of-turn tokens."""
+    tokenizer = adapter.tokenizer
     ids: set[int] = set()
     for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
         if isinstance(value, int):
             ids.add(value)
         elif value:
             ids.update(int(v) for v in value)
-    for token in ("<|im_end|>", "<|endoftext|>"):
+    for token in adapter.chat.stop_tokens:
         token_id = tokenizer.convert_tokens_to_ids(token)
         if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
             ids.add(token_id)
@@ -175,7 +180,8 @@ class OmniBackend(TransformersBackend):
 
 
 class VlmBackend(TransformersBackend):
-    """Qwen-VL image-text-to-text models: frames into the model, audio as transcripts."""
+    """Image-text-to-text models (Qwen2-VL / Qwen2.5-VL, SmolVLM2, LLaVA-OneVision): frames into the model, audio
+    as transcripts."""
 
     name = "vlm"
     default_model = "Qwen/Qwen2.5-VL-3B-Instruct"
@@ -187,8 +193,15 @@ class VlmBackend(TransformersBackend):
         model = AutoModelForImageTextToText.from_pretrained(
             self.model_id, dtype=dtype, attn_implementation="sdpa", local_files_only=True
         )
+        if config.model_type in FAMILIES:
+            processor = load_processor(self.model_id, config.model_type)
+            return model, processor.tokenizer, processor.image_processor, processor
         tokenizer, images = _common(self.model_id)
         return model, tokenizer, images, None
 
-    def _adapter(self, model: Any, tokenizer: Any, images: Any, extra: Any, device: torch.device) -> QwenVlAdapter:
+    def _adapter(
+        self, model: Any, tokenizer: Any, images: Any, extra: Any, device: torch.device
+    ) -> QwenVlAdapter | ProcessorAdapter:
+        if model.config.model_type in FAMILIES:
+            return ProcessorAdapter(model, extra, device, model.config.model_type)
         return QwenVlAdapter(model, tokenizer, images, device, self.options.frame_max_pixels)

@@ -16,13 +16,12 @@ from engine.backends.omni.errors import WindowShrunk
 from engine.backends.omni.eviction import FrameDeduper, SinkWindow, TextPriorCompressor
 from engine.backends.omni.kv_stream import KvStream, SegmentKind
 from engine.backends.omni.options import OmniOptions
+from engine.backends.omni.processor_adapter import ProcessorAdapter
 from engine.cancel import CancelToken
 from streams.items import SAMPLE_RATE, AudioChunk, VideoFrame
 
 if TYPE_CHECKING:
     from engine.backends.omni.backend import TransformersBackend
-
-_OPEN_USER = "<|im_end|>\n<|im_start|>user\n"
 
 
 class StreamContext:
@@ -32,15 +31,20 @@ class StreamContext:
     def __init__(self, backend: TransformersBackend, options: OmniOptions) -> None:
         self.backend = backend
         self.options = options
-        self.adapter: OmniAdapter | QwenVlAdapter = backend.adapter
+        self.adapter: OmniAdapter | QwenVlAdapter | ProcessorAdapter = backend.adapter
         self.window = SinkWindow(options.window_seconds, options.max_kv_tokens)
         self.compressor = (
             TextPriorCompressor(options.compress_after_seconds, options.compress_keep_ratio)
             if options.compress_after_seconds is not None
             else None
         )
-        self.deduper = FrameDeduper(options.dedupe_threshold)
-        self.kv: KvStream | None = KvStream(backend.model, backend.inv_freq, backend.model.config.get_text_config())
+        self.deduper = FrameDeduper(options.dedupe_threshold, refresh_seconds=options.window_seconds / 2)
+        self.kv: KvStream | None = KvStream(
+            backend.model,
+            backend.inv_freq,
+            backend.model.config.get_text_config(),
+            position_rows=self.adapter.position_rows,
+        )
         self._lock = threading.Lock()
         self._frames: list[np.ndarray] = []
         self._audio: list[np.ndarray] = []
@@ -51,7 +55,7 @@ class StreamContext:
         self._generator = torch.Generator(device="cpu").manual_seed(options.seed)
         self.chunks_prefilled = 0
         self._report: WindowShrunk | None = None
-        prompt = self.adapter.text(f"<|im_start|>system\n{options.system_prompt}{_OPEN_USER}")
+        prompt = self.adapter.text(self.adapter.chat.prompt(options.system_prompt))
         self._append("prompt", 0.0, 0.0, prompt)
 
     # ------------------------------------------------------------------ state
@@ -75,7 +79,7 @@ class StreamContext:
     def ingest_frame(self, frame: VideoFrame) -> None:
         with self._lock:
             self._advance(frame.t)
-            if self.deduper.keep(frame.image):
+            if self.deduper.keep(frame.image, frame.t):
                 self._frames.append(frame.image)
             self._raise_report()
 
@@ -210,16 +214,13 @@ class StreamContext:
         new = [turn for turn in history if (turn.role, turn.t, turn.text) not in self._seen_turns]
         if not new:
             return
-        text = "".join(f"<|im_end|>\n<|im_start|>{turn.role}\n{turn.text}" for turn in new) + _OPEN_USER
-        self._append("dialogue", new[0].t, new[-1].t, self.adapter.text(text))
+        self._append("dialogue", new[0].t, new[-1].t, self.adapter.text(self.adapter.chat.dialogue(new)))
         self._seen_turns.update((turn.role, turn.t, turn.text) for turn in new)
         kv = self._stream()
         kv.evict(self.window.select(kv.segments, self._now))
 
     def _decode(self, kv: KvStream, request: AnswerRequest, cancel: CancelToken) -> Iterator[str]:
-        question = self.adapter.text(
-            f"<|im_end|>\n<|im_start|>user\n{request.query}<|im_end|>\n<|im_start|>assistant\n"
-        )
+        question = self.adapter.text(self.adapter.chat.question(request.query, request.instructions))
         mask = None
         if request.context_seconds is not None:
             horizon = request.t - request.context_seconds

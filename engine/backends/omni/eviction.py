@@ -104,11 +104,14 @@ class TextPriorCompressor:
 
 class FrameDeduper:
     """Drops a frame whose 32×32 grey thumbnail differs from the last kept one by less than ``threshold``
-    (mean absolute difference, 0-1). ``threshold`` 0 keeps every frame."""
+    (mean absolute difference, 0-1). ``threshold`` 0 keeps every frame. A frame is kept anyway once the last kept
+    one is ``refresh_seconds`` old, so a still scene stays visible inside the sliding window."""
 
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, refresh_seconds: float = math.inf) -> None:
         self.threshold = threshold
+        self.refresh_seconds = refresh_seconds
         self._last: np.ndarray | None = None
+        self._last_t = -math.inf
         self.dropped = 0
 
     @staticmethod
@@ -116,10 +119,14 @@ class FrameDeduper:
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         return cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
-    def keep(self, image: np.ndarray) -> bool:
+    def keep(self, image: np.ndarray, t: float = 0.0) -> bool:
+        """Whether the frame at stream time ``t`` is kept."""
         thumb = self.thumbnail(image)
-        if self._last is not None and self.threshold > 0 and float(np.abs(thumb - self._last).mean()) < self.threshold:
+        fresh = t - self._last_t < self.refresh_seconds
+        similar = self._last is not None and float(np.abs(thumb - self._last).mean()) < self.threshold
+        if self.threshold > 0 and fresh and similar:
             self.dropped += 1
             return False
         self._last = thumb
+        self._last_t = t
         return True

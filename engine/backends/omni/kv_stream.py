@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from transformers import DynamicCache
 
+from engine.backends.omni.buffer import BufferedLayer, buffered_cache
 from engine.backends.omni.rope import shift_keys
 
 SegmentKind = Literal["prompt", "media", "dialogue", "query"]
@@ -47,10 +47,11 @@ class Mark:
 
 
 class KvStream:
-    def __init__(self, model: Any, inv_freq: torch.Tensor, config: Any) -> None:
+    def __init__(self, model: Any, inv_freq: torch.Tensor, config: Any, *, position_rows: int = 3) -> None:
         self.model = model  # a *ForConditionalGeneration with ``.model`` (the base model) and ``.lm_head``
         self.inv_freq = inv_freq
-        self.cache = DynamicCache(config=config)
+        self.position_rows = position_rows  # 3 for M-RoPE (positions [3, 1, n]), 1 for 1-D positions ([1, n])
+        self.cache = buffered_cache(config)
         self.segments: list[Segment] = []
         self.next_pos = 0
 
@@ -58,7 +59,12 @@ class KvStream:
     def length(self) -> int:
         return self.cache.get_seq_length()
 
-    def layers(self) -> list[Any]:
+    @property
+    def reserved_bytes(self) -> int:
+        """Memory the cache holds now (buffer capacity of every layer)."""
+        return sum(layer.reserved_bytes for layer in self.layers())
+
+    def layers(self) -> list[BufferedLayer]:
         return list(self.cache.layers)
 
     @torch.inference_mode()
@@ -74,8 +80,8 @@ class KvStream:
         vision: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Prefill one segment (``input_ids [1, n]`` at chunk-local positions ``[3, 1, n]``); returns the last
-        position's logits."""
+        """Prefill one segment (``input_ids [1, n]`` at chunk-local positions ``[3, 1, n]`` or ``[1, n]``);
+        returns the last position's logits."""
         positions = local_positions.to(input_ids.device) + self.next_pos
         out = self.model.model(
             input_ids=input_ids,
@@ -106,7 +112,8 @@ class KvStream:
         """Decode one token at the next position into the open ``query`` segment; returns its logits."""
         device = self.inv_freq.device
         ids = torch.tensor([[token]], device=device)
-        positions = torch.full((3, 1, 1), self.next_pos, device=device)
+        shape = (3, 1, 1) if self.position_rows == 3 else (1, 1)
+        positions = torch.full(shape, self.next_pos, device=device)
         out = self.model.model(
             input_ids=ids, position_ids=positions, cache=self.cache, use_cache=True, attention_mask=attention_mask
         )
@@ -123,9 +130,7 @@ class KvStream:
     def rollback(self, mark: Mark) -> None:
         """Drop everything appended after ``mark`` (the answer fork)."""
         for layer in self.layers():
-            if layer.is_initialized and layer.keys.numel():
-                layer.keys = layer.keys[..., : mark.length, :]
-                layer.values = layer.values[..., : mark.length, :]
+            layer.crop_to(mark.length)
         del self.segments[mark.segments :]
         self.next_pos = mark.next_pos
 
@@ -162,8 +167,7 @@ class KvStream:
             keys = layer.keys.index_select(-2, idx)
             if bool(moved.any()):
                 keys = shift_keys(keys, shift, self.inv_freq)
-            layer.keys = keys
-            layer.values = layer.values.index_select(-2, idx)
+            layer.store(keys, layer.values.index_select(-2, idx))
         offset = 0
         kept: list[Segment] = []
         for i, seg in enumerate(self.segments):
@@ -183,9 +187,10 @@ class KvStream:
         seg = self.segments[index]
         start = sum(s.length for s in self.segments[:index])
         for layer, (keys, values) in zip(self.layers(), merged, strict=True):
-            layer.keys = torch.cat([layer.keys[..., :start, :], keys, layer.keys[..., start + seg.length :, :]], dim=-2)
-            layer.values = torch.cat(
-                [layer.values[..., :start, :], values, layer.values[..., start + seg.length :, :]], dim=-2
+            end = start + seg.length
+            layer.store(
+                torch.cat([layer.keys[..., :start, :], keys, layer.keys[..., end:, :]], dim=-2),
+                torch.cat([layer.values[..., :start, :], values, layer.values[..., end:, :]], dim=-2),
             )
         seg.vision = seg.vision[keep.cpu()]
         seg.length = int(keep.numel())

@@ -13,7 +13,7 @@ DEFAULT_SYSTEM_PROMPT = (
 @dataclass(frozen=True, slots=True)
 class OmniOptions:
     chunk_seconds: float = 1.0  # stream media is prefilled in chunks of this many seconds
-    window_seconds: float = 60.0  # media chunks older than this (behind the newest) leave the KV cache
+    window_seconds: float = 10.0  # media chunks older than this (behind the newest) leave the KV cache
     max_kv_tokens: int = 24_576  # hard cap on KV entries; oldest media, then oldest dialogue, go first
     min_window_seconds: float = 4.0  # out-of-memory recovery never shrinks the window below this
     dedupe_threshold: float = 0.02  # mean absolute thumbnail difference (0-1) below which a frame is dropped; 0 = off

@@ -1,8 +1,9 @@
-"""Tiny random-weight Qwen2.5-Omni thinker and Qwen2.5-VL checkpoints, built offline for tests and benchmarks.
+"""Tiny random-weight Qwen2.5-Omni thinker, Qwen2.5-VL, SmolVLM2 and LLaVA-OneVision checkpoints, built offline
+for tests and benchmarks.
 
 Everything is constructed in code: a byte-level BPE tokenizer trained on a few sentences (with the chat and
-multimodal special tokens the models need), the image processor, the Whisper feature extractor and the model
-config. The result is written with ``save_pretrained`` so it loads through the ordinary
+multimodal special tokens the models need), the image processor (and the processor's own settings), the Whisper
+feature extractor and the model config. The result is written with ``save_pretrained`` so it loads through the ordinary
 ``from_pretrained`` path.
 """
 
@@ -19,12 +20,18 @@ from typing import Literal
 import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import (
+    LlavaOnevisionConfig,
+    LlavaOnevisionForConditionalGeneration,
+    LlavaOnevisionImageProcessorPil,
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5OmniThinkerConfig,
     Qwen2_5OmniThinkerForConditionalGeneration,
     Qwen2Tokenizer,
     Qwen2VLImageProcessorPil,
+    SmolVLMConfig,
+    SmolVLMForConditionalGeneration,
+    SmolVLMImageProcessorPil,
     WhisperFeatureExtractor,
 )
 
@@ -167,9 +174,93 @@ def _save_preprocessor(out: Path, images: Qwen2VLImageProcessorPil, audio: Whisp
     (out / "preprocessor_config.json").write_text(json.dumps(fields, indent=2, default=list))
 
 
+def _small_text(vocab: int, eos: int, model_type: str) -> dict[str, object]:
+    """The tiny text config with plain 1-D rotary positions."""
+    return _text_config(vocab, eos) | {
+        "model_type": model_type,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0},
+    }
+
+
+def _vision(image_size: int, patch_size: int, **extra: object) -> dict[str, object]:
+    return {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": image_size,
+        "patch_size": patch_size,
+        **extra,
+    }
+
+
+def build_tiny_smolvlm(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random SmolVLM2 (Idefics3 architecture, Llama text model) to ``out``: 64×64 frames, 4 image
+    tokens each."""
+    out = Path(out)
+    tokenizer = _tokenizer({}, ["<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>"])
+    ids = tokenizer.convert_tokens_to_ids
+    config = SmolVLMConfig(
+        text_config=_small_text(len(tokenizer), ids("<end_of_utterance>"), "llama"),
+        vision_config=_vision(64, 16),
+        image_token_id=ids("<image>"),
+        scale_factor=2,
+    )
+    torch.manual_seed(seed)
+    SmolVLMForConditionalGeneration(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    SmolVLMImageProcessorPil(size={"longest_edge": 128}, max_image_size={"longest_edge": 64}).save_pretrained(out)
+    _save_processor_config(out, "SmolVLMProcessor", image_seq_len=4)
+    return out
+
+
+def build_tiny_llava_onevision(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random LLaVA-OneVision (SigLIP vision tower, Qwen2 text model) to ``out``: 32×32 tiles of 16
+    patches, any-resolution grids up to 64×32."""
+    out = Path(out)
+    tokenizer = _tokenizer({}, ["<image>", "<video>"])
+    ids = tokenizer.convert_tokens_to_ids
+    grids = [[32, 32], [32, 64], [64, 32]]
+    config = LlavaOnevisionConfig(
+        text_config=_small_text(len(tokenizer), ids("<|im_end|>"), "qwen2"),
+        vision_config=_vision(32, 8, model_type="siglip_vision_model", vision_use_head=False),
+        image_token_index=ids("<image>"),
+        video_token_index=ids("<video>"),
+        image_grid_pinpoints=grids,
+        vision_feature_select_strategy="full",
+    )
+    torch.manual_seed(seed)
+    LlavaOnevisionForConditionalGeneration(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    LlavaOnevisionImageProcessorPil(size={"height": 32, "width": 32}, image_grid_pinpoints=grids).save_pretrained(out)
+    _save_processor_config(
+        out,
+        "LlavaOnevisionProcessor",
+        num_image_tokens=16,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
+    )
+    return out
+
+
+def _save_processor_config(out: Path, processor_class: str, **fields: object) -> None:
+    """``processor_config.json`` as the official checkpoints ship it (the processor's own settings)."""
+    text = json.dumps({"processor_class": processor_class, **fields}, indent=2)
+    (out / "processor_config.json").write_text(text)
+
+
+TinyKind = Literal["omni", "vl", "smolvlm", "llava_onevision"]
+_BUILDERS = {
+    "omni": build_tiny_omni,
+    "vl": build_tiny_vl,
+    "smolvlm": build_tiny_smolvlm,
+    "llava_onevision": build_tiny_llava_onevision,
+}
+
+
 @functools.cache
-def cached_tiny(kind: Literal["omni", "vl"]) -> Path:
-    """Build the tiny ``omni`` or ``vl`` checkpoint once per process in a temporary directory (removed at exit)."""
+def cached_tiny(kind: TinyKind) -> Path:
+    """Build the tiny checkpoint of ``kind`` once per process in a temporary directory (removed at exit)."""
     out = Path(tempfile.mkdtemp(prefix=f"omnistream-tiny-{kind}-"))
     atexit.register(shutil.rmtree, out, True)
-    return build_tiny_omni(out) if kind == "omni" else build_tiny_vl(out)
+    return _BUILDERS[kind](out)
