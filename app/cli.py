@@ -49,7 +49,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by every command that builds sessions."""
     parser.add_argument("--backend", default="cascade", choices=sorted(BACKENDS), help="model backend")
     parser.add_argument("--model", default=None, help="model id or local path for the backend (backend default)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument(
+        "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (auto: cuda if present)"
+    )
     parser.add_argument("--asr-model", default="base", help="faster-whisper model name or path ('base' = shipped)")
     parser.add_argument("--fps", type=_positive, default=2.0, help="video frames per second given to the model")
     parser.add_argument(
@@ -59,7 +61,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS|all",
         help="stream context a question may use (default all)",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--max-new-tokens", type=_positive_int, default=96, help="longest answer, in model tokens")
     parser.add_argument(
         "--gate",
         default="gate",

@@ -101,16 +101,16 @@ class TlsOptions:
 
 @dataclass(frozen=True)
 class BridgeOptions:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    prefix: str = "omnistream"
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 10
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 15.0
-    max_frame_bytes: int = 8 * 1024 * 1024
+    host: str = "127.0.0.1"  # the broker
+    port: int = 1883  # the broker's port (8883 is usual with TLS)
+    prefix: str = "omnistream"  # topics are <prefix>/<session>/in|out/...
+    client_id: str | None = None  # MQTT client id; None = generated
+    username: str | None = None  # broker user name
+    password: str | None = None  # broker password (from OMNISTREAM_MQTT_PASSWORD on the command line)
+    keepalive_s: int = 10  # MQTT keepalive: how soon a dead connection is noticed
+    reconnect_min_s: float = 0.5  # first wait before reconnecting; doubles per failed attempt
+    reconnect_max_s: float = 15.0  # longest wait between reconnection attempts
+    max_frame_bytes: int = 8 * 1024 * 1024  # larger in/frame payloads are refused on out/error
     outbox_max: int = 10_000  # messages kept while the broker is away; the oldest go first (counted, logged)
     tls: TlsOptions | None = None  # None: plain MQTT; else TLS to the broker (TlsOptions)
     limits: RateLimits = field(default_factory=RateLimits)  # per-session input rates (app/limits.py)

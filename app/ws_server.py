@@ -598,9 +598,9 @@ class RealtimeConnection:
 
 @dataclass(frozen=True)
 class ServerOptions:
-    host: str = "127.0.0.1"
-    port: int = 8765
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    host: str = "127.0.0.1"  # interface to listen on; beyond loopback a key is required
+    port: int = 8765  # 0 = any free port (see RealtimeServer.port)
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # larger websocket messages close the connection (1009)
     speak: bool = True  # offer spoken replies (output_modalities ["audio"]) when espeak-ng is present
     voice: str = "en-us"  # espeak-ng voice used for the OpenAI voice names
     api_key: str | None = None  # when set: "Authorization: Bearer <key>" or the openai-insecure-api-key.<key> protocol

@@ -23,11 +23,11 @@ class VadOptions:
 @dataclass(frozen=True, slots=True)
 class AsrOptions:
     model: str = "base"  # "base" = the shipped Whisper base; or any faster-whisper model name / local path
-    device: str = "cpu"
-    compute_type: str = "int8"
-    language: str | None = "en"
-    beam_size: int = 1
-    cpu_threads: int = 2
+    device: str = "cpu"  # cpu | cuda (CTranslate2 device)
+    compute_type: str = "int8"  # CTranslate2 quantisation: int8 on CPU, float16 / int8_float16 on GPU
+    language: str | None = "en"  # spoken language; None = detected per utterance
+    beam_size: int = 1  # 1 = greedy decoding (fastest)
+    cpu_threads: int = 2  # threads of one transcription
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class IngestOptions:
 
 @dataclass(frozen=True, slots=True)
 class ResponseOptions:
-    max_new_tokens: int = 96
+    max_new_tokens: int = 96  # longest answer, in model tokens
     context_seconds: float | None = None  # None = everything kept; 60 = the StreamingBench leaderboard setting
     history_turns: int = 8  # dialogue turns passed back to the model
     instructions: str = ""  # added to the model's system prompt for every response (a response may bring its own)
@@ -84,17 +84,17 @@ class GateOptions:
 @dataclass(frozen=True, slots=True)
 class ProactiveOptions:
     check_interval_s: float = 1.0  # stream seconds between checks of the standing instructions
-    max_instructions: int = 16
+    max_instructions: int = 16  # standing instructions a session holds at once; more are refused
 
 
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
-    vad: VadOptions = field(default_factory=VadOptions)
-    asr: AsrOptions = field(default_factory=AsrOptions)
-    ingest: IngestOptions = field(default_factory=IngestOptions)
-    response: ResponseOptions = field(default_factory=ResponseOptions)
-    turns: TurnOptions = field(default_factory=TurnOptions)
-    proactive: ProactiveOptions = field(default_factory=ProactiveOptions)
+    vad: VadOptions = field(default_factory=VadOptions)  # voice detection and end of turn
+    asr: AsrOptions = field(default_factory=AsrOptions)  # speech recognition
+    ingest: IngestOptions = field(default_factory=IngestOptions)  # frame rate and queues
+    response: ResponseOptions = field(default_factory=ResponseOptions)  # answers
+    turns: TurnOptions = field(default_factory=TurnOptions)  # turn taking and barge-in
+    proactive: ProactiveOptions = field(default_factory=ProactiveOptions)  # standing instructions
     gate_mode: str = "gate"  # always | gate (learned, no wake word) | wake (needs gate.assistant_name)
-    gate: GateOptions = field(default_factory=GateOptions)
+    gate: GateOptions = field(default_factory=GateOptions)  # the learned gate's thresholds and cues
     metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events

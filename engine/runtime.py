@@ -24,10 +24,10 @@ _speech_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class EngineConfig:
-    backend: str = "cascade"
-    model: str | None = None
-    device: str = "auto"
-    options: SessionOptions = field(default_factory=SessionOptions)
+    backend: str = "cascade"  # cascade | omni | vlm (engine/backends/registry.py)
+    model: str | None = None  # model id or local path; None = the backend's default
+    device: str = "auto"  # auto | cpu | cuda
+    options: SessionOptions = field(default_factory=SessionOptions)  # the engine options above
     speech: bool = True  # run VAD + ASR on the stream's audio
     policy: QueryPolicy | None = None  # None: built from options.gate_mode / options.gate
     backend_options: OmniOptions | None = None  # omni / vlm only: per-session stream options (None: the defaults)

@@ -23,7 +23,7 @@ class OmniOptions:
     temperature: float = 0.0  # 0 = greedy decoding
     top_p: float = 1.0  # nucleus sampling mass when temperature > 0
     seed: int = 0  # sampling seed (per context)
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT  # first in the KV cache, never evicted; client instructions follow
 
     def __post_init__(self) -> None:
         checks = {
