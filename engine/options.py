@@ -43,6 +43,7 @@ class ResponseOptions:
     max_new_tokens: int = 96  # longest answer, in model tokens
     context_seconds: float | None = None  # None = everything kept; 60 = the StreamingBench leaderboard setting
     history_turns: int = 8  # dialogue turns passed back to the model
+    max_history: int = 256  # dialogue turns a session keeps (for the model and for truncation); the oldest go first
     instructions: str = ""  # added to the model's system prompt for every response (a response may bring its own)
     max_query_chars: int = 4000  # longer typed questions are refused (a question is not a document to summarise)
 

@@ -22,6 +22,7 @@ import heapq
 import itertools
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ from streams.clock import Clock
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
 from streams.queues import DropOldestQueue, QueueClosed
 from streams.source import Source, SourceError
+
+TTFT_WINDOW = 1000  # the metrics' time-to-first-token median is over this many latest responses
 
 
 class SubscriberOverflow(Exception):
@@ -184,7 +187,8 @@ class Session:
         self._m_frames = 0
         self._m_audio = 0
         self._m_lag_max = 0.0
-        self._m_ttft: list[float] = []
+        self._m_ttft: deque[float] = deque(maxlen=TTFT_WINDOW)  # the latest responses' times to first token
+        self._m_responses = 0
         self._m_started_wall = time.monotonic()
         self._m_next_t = self.options.metrics_interval_s
         self._m_frames_at_last = 0
@@ -869,12 +873,20 @@ class Session:
             response.task.cancel()
         self._close_response(response, status, reason)
 
+    def _remember(self, turn: Turn) -> None:
+        """Add a dialogue turn; the oldest go once ``ResponseOptions.max_history`` turns are kept."""
+        self.history.append(turn)
+        excess = len(self.history) - self.options.response.max_history
+        if excess > 0:
+            del self.history[:excess]
+
     def _close_response(self, response: _Response, status: str, reason: str = "") -> None:
         ttft = latency = None
         if response.first_delta_wall is not None:
             ttft = round((response.first_delta_wall - response.accepted_wall) * 1000, 1)
             latency = round((response.first_delta_wall - response.turn_end_wall) * 1000, 1)
             self._m_ttft.append(ttft)
+            self._m_responses += 1
         self.emit(
             ResponseDone(
                 t=self.clock.now(),
@@ -886,8 +898,8 @@ class Session:
                 latency_ms=latency,
             )
         )
-        self.history.append(Turn("user", response.query, response.t))
-        self.history.append(
+        self._remember(Turn("user", response.query, response.t))
+        self._remember(
             Turn(
                 "assistant",
                 response.delivered,
@@ -1038,7 +1050,7 @@ class Session:
                             score=round(result.score, 3),
                         )
                     )  # type: ignore[union-attr]
-                    self.history.append(Turn("assistant", instruction.say, self.clock.now()))
+                    self._remember(Turn("assistant", instruction.say, self.clock.now()))
                     self.cancel_instruction(instruction_id, "fired")
             if self.instructions:
                 self._at(t + self.options.proactive.check_interval_s, self._check_instructions)
@@ -1066,7 +1078,7 @@ class Session:
             "audio_chunks": self._m_audio,
             "audio_chunks_dropped": self._audio_q.dropped,
             "audio_lag_max_s": round(self._m_lag_max, 3),
-            "responses": len(self._m_ttft),
+            "responses": self._m_responses,
         }
         if self._m_ttft:
             values["ttft_ms_last"] = self._m_ttft[-1]

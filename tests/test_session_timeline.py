@@ -204,6 +204,23 @@ async def test_a_typed_question_over_the_length_limit_is_refused_and_the_next_an
     assert [e.text for e in events if isinstance(e, QueryAccepted)] == ["what now?"]
 
 
+async def test_dialogue_history_is_bounded_and_metrics_still_count_every_response():
+    session = Session(
+        ScriptedBackendContext(),
+        clock=ReplayClock("fast"),
+        options=SessionOptions(response=ResponseOptions(max_history=4)),
+    )
+    events = await run_collect(session, [ScheduledTextSource([(float(k), f"question {k}") for k in range(5)])])
+    assert [(turn.role, turn.text) for turn in session.history] == [
+        ("user", "question 3"),
+        ("assistant", "answer to question 3"),
+        ("user", "question 4"),
+        ("assistant", "answer to question 4"),
+    ]
+    final = [e for e in events if e.type == "metrics"][-1]
+    assert final.values["responses"] == 5 and final.values["ttft_ms_p50"] >= 0
+
+
 async def test_a_listener_can_truncate_a_finished_answer_to_what_was_heard():
     session = make_session()
     events = await run_collect(session, [ScheduledTextSource([(0.0, "where is the exit")])])
