@@ -8,6 +8,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from app.arg_types import (
+    context_seconds,
+    fraction,
+    non_negative,
+    port,
+    positive,
+    positive_int,
+    seconds_or_off,
+    unit_interval,
+)
 from app.printer import EventPrinter
 from engine.backends.omni.options import OmniOptions
 from engine.backends.registry import BACKENDS, check_all
@@ -22,29 +32,6 @@ from streams.video import VideoFileSource, WebcamSource
 log = logging.getLogger("omnistream")
 
 
-def context_seconds(value: str) -> float | None:
-    """argparse type for ``--context``: seconds of stream a question may use, or ``all``."""
-    if value == "all":
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--context must be a number of seconds or 'all', got {value!r}") from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("--context must be positive")
-    return seconds
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return number
-
-
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by every command that builds sessions."""
     parser.add_argument("--backend", default="cascade", choices=sorted(BACKENDS), help="model backend")
@@ -53,7 +40,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (auto: cuda if present)"
     )
     parser.add_argument("--asr-model", default="base", help="faster-whisper model name or path ('base' = shipped)")
-    parser.add_argument("--fps", type=_positive, default=2.0, help="video frames per second given to the model")
+    parser.add_argument("--fps", type=positive, default=2.0, help="video frames per second given to the model")
     parser.add_argument(
         "--context",
         type=context_seconds,
@@ -61,7 +48,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS|all",
         help="stream context a question may use (default all)",
     )
-    parser.add_argument("--max-new-tokens", type=_positive_int, default=96, help="longest answer, in model tokens")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=96, help="longest answer, in model tokens")
     parser.add_argument(
         "--gate",
         default="gate",
@@ -71,57 +58,19 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", default=None, help="the assistant's name (needed by --gate wake)")
     omni = parser.add_argument_group("omni / vlm backends (defaults in docs/omni.md)")
-    omni.add_argument("--window-seconds", type=_positive, help="seconds of media kept in the KV cache (10)")
-    omni.add_argument("--max-kv-tokens", type=_positive_int, help="hard cap on KV-cache entries (24576)")
+    omni.add_argument("--window-seconds", type=positive, help="seconds of media kept in the KV cache (10)")
+    omni.add_argument("--max-kv-tokens", type=positive_int, help="hard cap on KV-cache entries (24576)")
     omni.add_argument(
-        "--dedupe-threshold", type=_fraction, help="drop frames this similar to the last kept one, 0 = off (0.02)"
+        "--dedupe-threshold", type=fraction, help="drop frames this similar to the last kept one, 0 = off (0.02)"
     )
     omni.add_argument(
         "--compress-after",
-        type=_seconds_or_off,
+        type=seconds_or_off,
         metavar="SECONDS|off",
         help="compress the vision KV of media this old (LOOK-M style); off by default",
     )
-    omni.add_argument("--temperature", type=_non_negative, help="sampling temperature, 0 = greedy (0)")
-    omni.add_argument("--top-p", type=_top_p, help="nucleus sampling mass when --temperature > 0 (1.0)")
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return number
-
-
-def _non_negative(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return number
-
-
-def _fraction(value: str) -> float:
-    number = _non_negative(value)
-    if number >= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
-    return number
-
-
-def _top_p(value: str) -> float:
-    number = _positive(value)
-    if number > 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
-    return number
-
-
-def _seconds_or_off(value: str) -> float | None:
-    return None if value == "off" else _non_negative(value)
+    omni.add_argument("--temperature", type=non_negative, help="sampling temperature, 0 = greedy (0)")
+    omni.add_argument("--top-p", type=unit_interval, help="nucleus sampling mass when --temperature > 0 (1.0)")
 
 
 _OMNI_FLAGS = {
@@ -285,9 +234,9 @@ def _cmd_health(args: argparse.Namespace) -> int:
     """Exit 0 when a local omnistream server accepts connections on one of the ports (container healthcheck)."""
     import socket
 
-    for port in args.port or [7860, 8765]:
+    for number in args.port or [7860, 8765]:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+            with socket.create_connection(("127.0.0.1", number), timeout=2.0):
                 return 0
         except OSError:
             continue
@@ -304,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prepare", action="store_true", help="load the embedded models once (joins and converts files)")
     p.set_defaults(func=_cmd_models)
     p = sub.add_parser("health", help="exit 0 when a local demo or websocket server is listening")
-    p.add_argument("--port", type=int, action="append", help="port to check (default 7860 and 8765)")
+    p.add_argument("--port", type=port, action="append", help="port to check (default 7860 and 8765)")
     p.set_defaults(func=_cmd_health)
     from app.demo_cli import add_commands as add_demo_commands
     from app.serve_cli import add_commands as add_serve_commands

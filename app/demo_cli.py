@@ -5,27 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.arg_types import port, positive_int
 from app.security import API_KEY_ENV, InsecureBindError, api_key_from
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--port must be an integer, got {value!r}") from None
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"--port must be within 1..65535, got {port}")
-    return port
-
-
-def _sessions(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-sessions must be an integer, got {value!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError("--max-sessions must be at least 1")
-    return count
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +15,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("demo", help="the live demo in the browser: webcam, microphone, video files, text")
     p.add_argument("--host", default="127.0.0.1", help="interface to serve on (0.0.0.0 for every interface)")
-    p.add_argument("--port", type=_port, default=7860, help="TCP port")
-    p.add_argument("--max-sessions", type=_sessions, default=4, help="browser tabs served at once")
+    p.add_argument("--port", type=port, default=7860, help="TCP port")
+    p.add_argument("--max-sessions", type=positive_int, default=4, help="browser tabs served at once")
     p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on the microphone (typed questions only)")
     p.add_argument("--no-spoken-replies", action="store_true", help="do not speak answers in the browser")
     p.add_argument(

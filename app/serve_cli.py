@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 
+from app.arg_types import port_or_any, positive, positive_int
 from app.limits import RateLimits
 from app.live import SessionManager
 from app.security import API_KEY_ENV, MQTT_PASSWORD_ENV, InsecureBindError, api_key_from, mqtt_password_from
@@ -19,43 +20,23 @@ from app.security import API_KEY_ENV, MQTT_PASSWORD_ENV, InsecureBindError, api_
 log = logging.getLogger("omnistream")
 
 
-def _at_least_one(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {number}")
-    return number
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return number
-
-
 def _add_rate_limit_arguments(p: argparse.ArgumentParser) -> None:
     d = RateLimits()
     p.add_argument(
         "--max-messages-per-s",
-        type=_positive,
+        type=positive,
         default=d.messages_per_s,
         help="per-session input messages per second; more are dropped with a rate_limited error",
     )
     p.add_argument(
         "--max-mb-per-s",
-        type=_positive,
+        type=positive,
         default=d.bytes_per_s / 1024 / 1024,
         help="per-session input MiB per second; more are dropped with a rate_limited error",
     )
     p.add_argument(
         "--max-input-fps",
-        type=_positive,
+        type=positive,
         default=d.max_fps,
         help="per-session video frames per second accepted; more are dropped and counted",
     )
@@ -74,9 +55,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     p = subparsers.add_parser("serve", help="OpenAI-Realtime-compatible websocket API (ws://HOST:PORT/v1/realtime)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on; beyond loopback an API key is required")
-    p.add_argument("--port", type=int, default=8765, help="TCP port (0: any free port)")
-    p.add_argument("--max-sessions", type=_at_least_one, default=4, help="live sessions at once (others are refused)")
-    p.add_argument("--max-message-mb", type=_at_least_one, default=16, help="largest websocket message accepted (MiB)")
+    p.add_argument("--port", type=port_or_any, default=8765, help="TCP port (0: any free port)")
+    p.add_argument("--max-sessions", type=positive_int, default=4, help="live sessions at once (others are refused)")
+    p.add_argument("--max-message-mb", type=positive_int, default=16, help="largest websocket message accepted (MiB)")
     p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on clients' audio (text and video only)")
     p.add_argument("--no-speak", action="store_true", help="do not offer spoken replies (output_modalities audio)")
     p.add_argument("--voice", default="en-us", help="espeak-ng voice for spoken replies")
@@ -119,7 +100,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         help="TLS without verifying the broker's certificate or host name (testing with self-signed certificates)",
     )
     _add_rate_limit_arguments(m)
-    m.add_argument("--max-sessions", type=_at_least_one, default=4, help="live sessions at once (others are refused)")
+    m.add_argument("--max-sessions", type=positive_int, default=4, help="live sessions at once (others are refused)")
     m.add_argument("--no-speech", action="store_true", help="no VAD/ASR on in/audio")
     m.add_argument("--speak", action="store_true", help="speak answers on this machine's audio output")
     m.add_argument("--voice", default="en-us", help="espeak-ng voice for --speak")

@@ -9,28 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli import context_seconds
+from app.arg_types import context_seconds, positive, positive_int
 from engine.backends.registry import BACKENDS
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -158,13 +138,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--model", default=None, help="model name or path for the backend")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the backend's model runs")
     p.add_argument(
-        "--context", type=context_seconds, default=60.0, help="seconds of stream context, or 'all' (default 60)"
+        "--context",
+        type=context_seconds,
+        default=60.0,
+        help="seconds of stream context, or 'all' (default 60)",
     )
     p.add_argument(
         "--pace", choices=("fast", "realtime"), default="fast", help="fast: as fast as the engine goes; realtime: 1x"
     )
-    p.add_argument("--workers", type=_positive_int, default=1, help="videos replayed at once (one shared model)")
-    p.add_argument("--limit", type=_positive_int, default=None, help="at most this many items (file order)")
+    p.add_argument("--workers", type=positive_int, default=1, help="videos replayed at once (one shared model)")
+    p.add_argument("--limit", type=positive_int, default=None, help="at most this many items (file order)")
     p.add_argument("--tasks", default=None, help="task codes, names or categories, comma-separated")
     p.add_argument(
         "--proactive",
@@ -174,7 +157,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     p.add_argument("--no-speech", action="store_true", help="do not transcribe the videos' audio")
     p.add_argument("--spoken", action="store_true", help="speak questions that have an audio_path (_stream files)")
-    p.add_argument("--fps", type=_positive_float, default=2.0, help="video frames per second given to the model")
+    p.add_argument("--fps", type=positive, default=2.0, help="video frames per second given to the model")
     p.add_argument("--name", default=None, help="key the answers are written under (default omnistream-<backend>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -193,17 +176,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     m.add_argument("--out", type=Path, required=True, help="folder for the merged results and reports")
     m.add_argument("--name", default=None, help="key the answers are written under (default: the shards' own)")
     m.add_argument("--tasks", default=None, help="task codes, names or categories the shards were run with")
-    m.add_argument("--limit", type=_positive_int, default=None, help="the --limit the shards were run with")
+    m.add_argument("--limit", type=positive_int, default=None, help="the --limit the shards were run with")
     m.set_defaults(func=_cmd_merge)
 
     g = subparsers.add_parser("gen-bench", help="write a synthetic StreamingBench-format suite (videos + JSON)")
     g.add_argument("--out", type=Path, required=True, help="folder for the videos and the annotation JSON")
-    g.add_argument("--videos", type=_positive_int, default=10, help="number of videos")
+    g.add_argument("--videos", type=positive_int, default=10, help="number of videos")
     g.add_argument("--seed", type=int, default=0, help="random seed (same seed, same suite)")
-    g.add_argument("--seconds", type=_positive_float, default=40.0, help="length of each video")
-    g.add_argument("--width", type=_positive_int, default=320, help="video width in pixels")
-    g.add_argument("--height", type=_positive_int, default=240, help="video height in pixels")
-    g.add_argument("--fps", type=_positive_float, default=6.0, help="frame rate of the written videos")
+    g.add_argument("--seconds", type=positive, default=40.0, help="length of each video")
+    g.add_argument("--width", type=positive_int, default=320, help="video width in pixels")
+    g.add_argument("--height", type=positive_int, default=240, help="video height in pixels")
+    g.add_argument("--fps", type=positive, default=6.0, help="frame rate of the written videos")
     g.add_argument("--noise", type=float, default=0.003, help="background noise level (difficulty)")
     g.add_argument("--wpm", type=int, default=150, help="speech rate, words per minute (difficulty)")
     g.set_defaults(func=_cmd_gen)
