@@ -59,6 +59,7 @@ from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
 from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
 from engine.speech import Transcriber, VoiceDetector
+from engine.turn_audio import TurnAudio
 from streams.clock import Clock
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
 from streams.queues import DropOldestQueue, QueueClosed
@@ -176,10 +177,8 @@ class Session:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._speaking_since: float | None = None
         self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
-        self._audio_in = 0  # audio chunks accepted so far: the position commit_audio and clear_audio refer to
-        self._turn_audio: list[tuple[int, AudioChunk]] = []  # manual turns: uncommitted audio with its position
-        self._turn_audio_capped = False
-        self._marks: list[tuple[int, asyncio.Future[None] | None]] = []  # commits (future) and clears (None) due
+        # manual turns: uncommitted audio, and commits (a future each) and clears due
+        self._turn_audio: TurnAudio[asyncio.Future[None]] = TurnAudio(self.options.vad.max_utterance_s)
         self._commits: list[asyncio.Future[None]] = []  # commits whose turn is not transcribed yet
         self.instructions: dict[str, Instruction] = {}
         self._checks_armed = False
@@ -372,9 +371,9 @@ class Session:
             if self._video_q.put_nowait(item) is not None:
                 self._finish()
         elif isinstance(item, AudioChunk):
-            self._audio_in += 1
-            if self.options.turns.manual_turns:
-                self._buffer_turn_audio(item)
+            if self._turn_audio.add(item, keep=self.options.turns.manual_turns):
+                limit = self._turn_audio.max_seconds
+                self._error("input", f"uncommitted audio is over {limit:g} s long: its oldest part is dropped")
             self._begin()
             if self._audio_q.put_nowait(item) is not None:
                 self._finish()
@@ -612,11 +611,8 @@ class Session:
                 self._segmenter = SpeechSegmenter(self.options.vad)
                 self._speaking_since = None
                 self._early = None
-                self._turn_audio = []
-                for _, committed in self._marks:
-                    if committed is not None:
-                        committed.set_result(None)
-                self._marks = []
+                for committed in self._turn_audio.reset():
+                    committed.set_result(None)
             self.options = dataclasses.replace(self.options, turns=turns)
         if response is not None:
             self.options = dataclasses.replace(self.options, response=response)
@@ -630,13 +626,13 @@ class Session:
         self._require_manual_turns()
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._commits = [*(f for f in self._commits if not f.done()), committed]
-        self._marks.append((self._audio_in if through is None else through, committed))
+        self._turn_audio.mark(committed, through)
         self._run_marks()
 
     def clear_audio(self, through: int | None = None) -> None:
         """Manual turns: drop the audio not committed yet (``through`` as for ``commit_audio``)."""
         self._require_manual_turns()
-        self._marks.append((self._audio_in if through is None else through, None))
+        self._turn_audio.mark(None, through)
         self._run_marks()
 
     def _require_manual_turns(self) -> None:
@@ -644,24 +640,9 @@ class Session:
             raise RuntimeError("committing or clearing audio needs manual turns (TurnOptions.manual_turns)")
 
     def _run_marks(self) -> None:
-        while self._marks and self._marks[0][0] <= self._audio_in:
-            through, committed = self._marks.pop(0)
-            turn = [chunk for seq, chunk in self._turn_audio if seq <= through]
-            self._turn_audio = [(seq, chunk) for seq, chunk in self._turn_audio if seq > through]
-            self._turn_audio_capped = False
+        for turn, committed in self._turn_audio.due():
             if committed is not None:
                 self._commit_turn(turn, committed)
-
-    def _buffer_turn_audio(self, chunk: AudioChunk) -> None:
-        self._turn_audio.append((self._audio_in, chunk))
-        limit = self.options.vad.max_utterance_s
-        dropped = False
-        while self._turn_audio[-1][1].end - self._turn_audio[0][1].t > limit:
-            self._turn_audio.pop(0)
-            dropped = True
-        if dropped and not self._turn_audio_capped:
-            self._turn_audio_capped = True
-            self._error("input", f"uncommitted audio is over {limit:g} s long: its oldest part is dropped")
 
     def _commit_turn(self, chunks: list[AudioChunk], committed: asyncio.Future[None]) -> None:
         ms = sum(len(chunk.samples) for chunk in chunks) * 1000 / SAMPLE_RATE
@@ -775,7 +756,7 @@ class Session:
         if not self._commits and chain is None:
             self._answer_waiting(instructions)
             return True
-        counted = not self._marks  # not while a commit waits for audio still to be released (fast replay)
+        counted = not self._turn_audio.waiting  # not while a commit waits for audio still to be released (fast replay)
         if counted:
             self._begin()
         self._spawn(self._answer_when_transcribed(list(self._commits), chain, instructions, counted), "create-response")
