@@ -20,6 +20,13 @@ def _shard(text: str) -> tuple[int, int]:
     return int(k), int(n)
 
 
+def _all_exist(paths: list[Path]) -> bool:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"error: annotation file not found: {', '.join(map(str, missing))}", file=sys.stderr)
+    return not missing
+
+
 def _usable(paths: list[Path]) -> bool:
     """Say which annotation files hold no usable question and why; False when none of them holds one."""
     from eval.loader import load_annotations
@@ -44,9 +51,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.spoken and args.no_speech:
         print("error: --spoken needs speech recognition; drop --no-speech", file=sys.stderr)
         return 2
-    missing = [p for p in args.data if not p.exists()]
-    if missing:
-        print(f"error: annotation file not found: {', '.join(map(str, missing))}", file=sys.stderr)
+    if not _all_exist(args.data):
         return 2
     try:
         tasks = select_tasks(args.tasks) if args.tasks else None
@@ -88,9 +93,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from eval.bench import BenchConfig, merge_shards
     from eval.tasks import select_tasks
 
-    missing = [p for p in args.data if not p.exists()]
-    if missing:
-        print(f"error: annotation file not found: {', '.join(map(str, missing))}", file=sys.stderr)
+    if not _all_exist(args.data):
         return 2
     try:
         tasks = select_tasks(args.tasks) if args.tasks else None

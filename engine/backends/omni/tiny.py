@@ -78,6 +78,16 @@ def _tokenizer(named: dict[str, str], extra: list[str]) -> Qwen2Tokenizer:
     return tokenizer
 
 
+_QWEN_VISION = {  # the tiny Qwen vision tower shared by the Omni thinker and Qwen2.5-VL
+    "depth": 2,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_heads": 2,
+    "out_hidden_size": 64,
+    "fullatt_block_indexes": [1],
+}
+
+
 def _image_processor() -> Qwen2VLImageProcessorPil:
     return Qwen2VLImageProcessorPil(size={"shortest_edge": TINY_FRAME_PIXELS, "longest_edge": TINY_FRAME_PIXELS})
 
@@ -105,14 +115,7 @@ def build_tiny_omni(out: str | Path, seed: int = 0) -> Path:
     ids = tokenizer.convert_tokens_to_ids
     config = Qwen2_5OmniThinkerConfig(
         text_config=_text_config(len(tokenizer), ids("<|im_end|>")),
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "fullatt_block_indexes": [1],
-        },
+        vision_config=_QWEN_VISION,
         audio_config={
             "num_mel_bins": 128,
             "encoder_layers": 2,
@@ -144,14 +147,7 @@ def build_tiny_vl(out: str | Path, seed: int = 0) -> Path:
     ids = tokenizer.convert_tokens_to_ids
     config = Qwen2_5_VLConfig(
         text_config=_text_config(len(tokenizer), ids("<|im_end|>")),
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "fullatt_block_indexes": [1],
-        },
+        vision_config=_QWEN_VISION,
         image_token_id=ids("<|image_pad|>"),
         video_token_id=ids("<|video_pad|>"),
         vision_start_token_id=ids("<|vision_start|>"),
