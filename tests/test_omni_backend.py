@@ -95,7 +95,7 @@ def test_omni_incremental_prefill_gives_the_one_shot_logits(omni):
     kv.append("prompt", 0, 0, parts[0].input_ids, parts[0].positions, {})
     for second in range(3):
         frames = [frame(second, 10 * second).image, frame(second + 0.5, 10 * second + 1).image]
-        part = ctx.adapter.media(f"\n{second}s:", frames, audio(second, 1.0, second).samples)
+        part = ctx.adapter.media(f"\n{second}s:", frames, audio(second, 1.0, second).samples, 1.0)
         kv.append("media", second, second + 1, part.input_ids, part.positions, part.inputs)
         parts.append(part)
     question = ctx.adapter.text("<|im_end|>\n<|im_start|>user\nwhat colour is the ball?<|im_end|>\n")
@@ -108,20 +108,70 @@ def test_omni_incremental_prefill_gives_the_one_shot_logits(omni):
         full = omni.model(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
-            pixel_values=torch.cat([p.inputs["pixel_values"] for p in media]),
-            image_grid_thw=torch.cat([p.inputs["image_grid_thw"] for p in media]),
+            pixel_values_videos=torch.cat([p.inputs["pixel_values_videos"] for p in media]),
+            video_grid_thw=torch.cat([p.inputs["video_grid_thw"] for p in media]),
             input_features=torch.cat([p.inputs["input_features"] for p in media]),
             feature_attention_mask=torch.cat([p.inputs["feature_attention_mask"] for p in media]),
+            use_audio_in_video=True,
+            video_second_per_grid=torch.ones(len(media)),
         )
         official, _ = omni.model.get_rope_index(
             ids,
-            image_grid_thw=torch.cat([p.inputs["image_grid_thw"] for p in media]),
+            video_grid_thw=torch.cat([p.inputs["video_grid_thw"] for p in media]),
             attention_mask=torch.ones_like(ids),
+            use_audio_in_video=True,
             audio_seqlens=torch.cat([p.inputs["feature_attention_mask"].sum(-1) for p in media]),
+            second_per_grids=torch.ones(len(media)),
         )
     assert kv.length == ids.shape[1]
     assert kv.next_pos == int(official.max()) + 1
     torch.testing.assert_close(incremental, full.logits[0, -1].float(), atol=1e-4, rtol=1e-4)
+    ctx.close()
+
+
+def test_omni_video_and_audio_share_time_aligned_positions(omni):
+    """Four seconds at 2 fps with their audio: each pair of frames is one temporal patch whose tokens sit at the
+    temporal position of its second (25 per second), the audio advances 25 per second from the same start, and the
+    two are interleaved in the model's 2 s runs."""
+    ctx = omni.open_context()
+    adapter = ctx.adapter
+    frames = [frame(i / 2, i).image for i in range(8)]
+    part = adapter.media("\n0s:", frames, audio(0.0, 4.0, 7).samples, 4.0)
+    ids, temporal = part.input_ids[0], part.positions[0, 0]
+    video, heard = ids == adapter.video_token_id, ids == adapter.audio_token_id
+    start = int(temporal[video | heard].min())
+    assert part.inputs["video_grid_thw"].tolist() == [[4, 4, 4]]
+    assert sorted(set((temporal[video] - start).tolist())) == [0, 25, 50, 75]
+    assert (temporal[heard] - start).tolist() == list(range(int(heard.sum())))
+    assert int(heard.sum()) == 100
+    runs = ((temporal[video | heard] - start) // 50).tolist()
+    assert runs == sorted(runs) and set(runs) == {0, 1}
+    assert ids[: int(torch.nonzero(video | heard)[0])].tolist()[-2:] == [adapter.vision_bos, adapter.audio_bos]
+    ctx.close()
+
+
+def test_frames_of_one_chunk_become_one_clip_with_half_the_tokens(omni):
+    """Two frames share one temporal patch, each patch holding one frame in each temporal slot; a frame alone is
+    repeated to fill it (which is exactly its image input). Frames that differ in size go in as images."""
+    ctx = omni.open_context()
+    adapter = ctx.adapter
+    first, second = frame(0, 1).image, frame(0.5, 2).image
+    pair = adapter.media("\n0s:", [first, second], None, 1.0)
+    single = adapter.media("\n0s:", [first], None, 1.0)
+    as_image = [adapter._images([f])[0]["pixel_values"] for f in (first, second)]
+
+    assert pair.inputs["video_grid_thw"].tolist() == single.inputs["video_grid_thw"].tolist() == [[1, 4, 4]]
+    assert int((pair.input_ids == adapter.video_token_id).sum()) == 4  # 4×4 patches merged 2×2, both frames
+    slots = pair.inputs["pixel_values_videos"].view(16, 3, 2, 14 * 14)
+    torch.testing.assert_close(slots[:, :, 0], as_image[0].view(16, 3, 2, 14 * 14)[:, :, 0])
+    torch.testing.assert_close(slots[:, :, 1], as_image[1].view(16, 3, 2, 14 * 14)[:, :, 0])
+    torch.testing.assert_close(single.inputs["pixel_values_videos"], as_image[0])
+
+    mixed = adapter.media("\n0s:", [first, np.zeros((96, 64, 3), np.uint8)], None, 1.0)
+    assert "pixel_values_videos" not in mixed.inputs
+    grids = mixed.inputs["image_grid_thw"]
+    assert grids.shape[0] == 2
+    assert int((mixed.input_ids == adapter.image_token_id).sum()) == int(grids.prod(-1).sum()) // 4
     ctx.close()
 
 
@@ -133,7 +183,7 @@ def test_vlm_incremental_prefill_gives_the_one_shot_logits(vlm):
     kv.append("prompt", 0, 0, prompt.input_ids, prompt.positions, {})
     for second in range(3):
         frames = [frame(second, 10 * second).image, frame(second + 0.5, 10 * second + 1).image]
-        part = ctx.adapter.media(f"\n{second}s:", frames, f" (heard {second} s: hello world)")
+        part = ctx.adapter.media(f"\n{second}s:", frames, f" (heard {second} s: hello world)", 1.0)
         kv.append("media", second, second + 1, part.input_ids, part.positions, part.inputs)
         parts.append(part)
     question = ctx.adapter.text("<|im_end|>\n<|im_start|>user\nwhat is on the table?<|im_end|>\n")
@@ -145,11 +195,25 @@ def test_vlm_incremental_prefill_gives_the_one_shot_logits(vlm):
         full = vlm.model(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
-            mm_token_type_ids=(ids == ctx.adapter.image_token_id).int(),
-            pixel_values=torch.cat([p.inputs["pixel_values"] for p in media]),
-            image_grid_thw=torch.cat([p.inputs["image_grid_thw"] for p in media]),
+            mm_token_type_ids=2 * (ids == ctx.adapter.video_token_id).int(),
+            pixel_values_videos=torch.cat([p.inputs["pixel_values_videos"] for p in media]),
+            video_grid_thw=torch.cat([p.inputs["video_grid_thw"] for p in media]),
+            second_per_grid_ts=torch.ones(len(media)),
         )
     torch.testing.assert_close(incremental, full.logits[0, -1].float(), atol=1e-4, rtol=1e-4)
+    ctx.close()
+
+
+def test_vlm_clip_places_each_temporal_patch_at_its_second(vlm):
+    ctx = vlm.open_context()
+    adapter = ctx.adapter
+    part = adapter.media("\n0s:", [frame(i / 2, i).image for i in range(8)], "", 4.0)
+    video = part.input_ids[0] == adapter.video_token_id
+    temporal = part.positions[0, 0, video]
+    per_second = vlm.model.config.vision_config.tokens_per_second
+    assert part.inputs["video_grid_thw"].tolist() == [[4, 4, 4]]
+    assert sorted(set((temporal - temporal.min()).tolist())) == [per_second * k for k in range(4)]
+    assert bool(part.vision[video].all()) and int(part.vision.sum()) == 16
     ctx.close()
 
 
@@ -209,8 +273,9 @@ def test_text_prior_compression_keeps_a_share_of_old_vision_entries(omni):
     segments = ctx._stream().segments
     old = [s for s in segments if s.kind == "media" and s.t1 <= 5.0]
     new = [s for s in segments if s.kind == "media" and s.t1 > 6.0]
-    assert old and all(s.compressed and int(s.vision.sum()) == math.ceil(0.25 * 8) for s in old)
-    assert new and all(not s.compressed and int(s.vision.sum()) == 8 for s in new)
+    per_second = 4  # one clip of two 64×64 frames: 4×4 patches merged 2×2
+    assert old and all(s.compressed and int(s.vision.sum()) == math.ceil(0.25 * per_second) for s in old)
+    assert new and all(not s.compressed and int(s.vision.sum()) == per_second for s in new)
     assert sum(s.length for s in segments) == ctx.kv_tokens
     assert "".join(ctx.answer(AnswerRequest("and now?", 8.0, max_new_tokens=3), CancelToken())) is not None
     ctx.close()

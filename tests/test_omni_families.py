@@ -57,7 +57,7 @@ def test_the_family_processor_expands_the_image_tokens(family):
     kind, backend = family
     adapter = backend.adapter
     assert isinstance(adapter, ProcessorAdapter) and adapter.position_rows == 1
-    seg = adapter.media("\n0s:", [image(1), image(2)], " (heard 0.0-1.0 s: hello)")
+    seg = adapter.media("\n0s:", [image(1), image(2)], " (heard 0.0-1.0 s: hello)", 1.0)
     per_frame = {"smolvlm": 4, "llava_onevision": 17}[kind]  # 2×2 pixel-shuffled tile; 4×4 patches + newline
     assert int(seg.vision.sum()) == 2 * per_frame
     assert seg.positions.tolist() == [list(range(seg.length))]
@@ -76,7 +76,7 @@ def test_incremental_prefill_gives_the_one_shot_logits(family):
     parts = [prompt]
     for second in range(3):
         frames = [image(10 * second), image(10 * second + 1)]
-        part = adapter.media(f"\n{second}s:", frames, f" (heard {second} s: hello world)")
+        part = adapter.media(f"\n{second}s:", frames, f" (heard {second} s: hello world)", 1.0)
         kv.append("media", second, second + 1, part.input_ids, part.positions, part.inputs)
         parts.append(part)
     question = adapter.text(adapter.chat.question("what is on the table?"))

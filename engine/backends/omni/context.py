@@ -137,9 +137,9 @@ class StreamContext:
             return
         header = f"\n{start:.0f}s:"
         if isinstance(self.adapter, OmniAdapter):
-            seg = self.adapter.media(header, self._frames, audio if has_audio else None)
+            seg = self.adapter.media(header, self._frames, audio if has_audio else None, end - start)
         else:
-            seg = self.adapter.media(header, self._frames, "".join(self._transcripts))
+            seg = self.adapter.media(header, self._frames, "".join(self._transcripts), end - start)
         self._frames = []
         self._transcripts = []
         if has_audio:
