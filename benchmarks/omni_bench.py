@@ -2,7 +2,7 @@
 stream length, decode tokens/s.
 
 Usage: python -m benchmarks.omni_bench [--config tiny|omni-3b|omni-7b|PATH] [--device cpu|cuda]
-       [--stream-seconds 10,60,600] [--window-seconds 10] [--repeats 5] [--threads N] [--json OUT]
+       [--stream-seconds 10,60,600] [--window-seconds 10] [--repeats 5] [--threads N] [--layers N] [--json OUT]
 
 ``omni-3b`` / ``omni-7b`` build the Qwen2.5-Omni thinker with the official layer sizes and random weights (compute
 does not depend on weight values, so nothing is downloaded); ``tiny`` is the offline test model; a path loads a
@@ -45,13 +45,18 @@ OFFICIAL = {
 }
 
 
-def _random_thinker(name: str, device: torch.device) -> Any:
+def _random_thinker(name: str, device: torch.device, layers_override: int = 0) -> Any:
     """The full-size thinker with random weights, token ids taken from the tiny tokenizer (the tokenizer only
-    shapes the prompt; sequence lengths match the real model's)."""
+    shapes the prompt; sequence lengths match the real model's). ``layers_override`` cuts every tower to that many
+    layers at full width: a smoke run of the full-size code path on a machine without the memory for all of it."""
     from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
     vocab, hidden, ffn, layers, heads, kv_heads = OFFICIAL[name]["text"]
     out = OFFICIAL[name]["out"]
+    vision_depth, audio_depth = 32, 32
+    if layers_override:
+        layers = vision_depth = audio_depth = layers_override
+    full_attention = [i for i in (7, 15, 23, 31) if i < vision_depth] or [vision_depth - 1]
     tiny = Qwen2_5OmniThinkerConfig.from_pretrained(cached_tiny("omni"))
     config = Qwen2_5OmniThinkerConfig(
         text_config={
@@ -65,16 +70,16 @@ def _random_thinker(name: str, device: torch.device) -> Any:
             "eos_token_id": tiny.text_config.eos_token_id,
         },
         vision_config={
-            "depth": 32,
+            "depth": vision_depth,
             "hidden_size": 1280,
             "intermediate_size": 3420,
             "num_heads": 16,
             "out_hidden_size": out,
-            "fullatt_block_indexes": [7, 15, 23, 31],
+            "fullatt_block_indexes": full_attention,
         },
         audio_config={
             "num_mel_bins": 128,
-            "encoder_layers": 32,
+            "encoder_layers": audio_depth,
             "encoder_attention_heads": 20,
             "encoder_ffn_dim": 5120,
             "d_model": 1280,
@@ -94,11 +99,11 @@ def _random_thinker(name: str, device: torch.device) -> Any:
     return model.to(dtype_for(device))
 
 
-def build(config: str, device: torch.device, options: OmniOptions) -> OmniBackend:
+def build(config: str, device: torch.device, options: OmniOptions, layers: int = 0) -> OmniBackend:
     if config in OFFICIAL:
         parts = cached_tiny("omni")
         return OmniBackend.from_loaded(
-            _random_thinker(config, device),
+            _random_thinker(config, device, layers),
             AutoTokenizer.from_pretrained(parts),
             AutoImageProcessor.from_pretrained(parts),
             WhisperFeatureExtractor.from_pretrained(parts),
@@ -118,29 +123,30 @@ def _sync(device: torch.device) -> None:
 def ask(
     ctx: Any, backend: OmniBackend, t: float, device: torch.device, max_new_tokens: int
 ) -> tuple[float, float, float]:
-    """One question: (ms to the first text piece, CPU ms of this process until then, decode tokens/s after it).
+    """One question: (ms to the first token's logits, CPU ms of this process until then, decode tokens/s after it).
 
-    The CPU time is what the question cost this process; unlike the wall time it does not grow when other jobs
-    share the cores."""
-    calls: list[float] = []
-    hook = backend.model.model.register_forward_pre_hook(lambda module, args: calls.append(time.perf_counter()))
+    Tokens are timed where the model produces them (each ``lm_head`` call: the question's prefill, then one per
+    decoding step), not where text comes out: the full-size configs pair random weights with the tiny tokenizer,
+    so most of their tokens decode to no text. The CPU time is what the question cost this process; unlike the wall
+    time it does not grow when other jobs share the cores."""
+    produced: list[tuple[float, float]] = []
+
+    def record(module: Any, args: Any, output: Any) -> None:
+        _sync(device)
+        produced.append((time.perf_counter(), time.process_time()))
+
+    hook = backend.model.lm_head.register_forward_hook(record)
     try:
         asked, asked_cpu = time.perf_counter(), time.process_time()
-        first = None
-        first_cpu = None
-        calls_at_first = 0
         for _ in ctx.answer(AnswerRequest(QUESTION, t, max_new_tokens=max_new_tokens), CancelToken()):
-            _sync(device)
-            if first is None:
-                first, first_cpu = time.perf_counter(), time.process_time()
-                calls_at_first = len(calls)
-        _sync(device)
-        ended, ended_cpu = time.perf_counter(), time.process_time()
+            pass
     finally:
         hook.remove()
-    steps = len(calls) - calls_at_first  # one forward per token after the first
-    rate = steps / (ended - first) if first is not None and steps else 0.0
-    return ((first or ended) - asked) * 1000, ((first_cpu or ended_cpu) - asked_cpu) * 1000, rate
+    if not produced:
+        raise RuntimeError("the question produced no token")
+    (first, first_cpu), (last, _) = produced[0], produced[-1]
+    rate = (len(produced) - 1) / (last - first) if len(produced) > 1 else 0.0
+    return (first - asked) * 1000, (first_cpu - asked_cpu) * 1000, rate
 
 
 def run_stream(
@@ -197,6 +203,13 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5, help="questions per stream length (medians reported)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=0,
+        help="cut every tower of omni-3b/omni-7b to this many layers at full width (0 = official depth): a smoke "
+        "run of the full-size path where memory is short; its timings are not the model's",
+    )
     parser.add_argument("--json", type=Path, help="also write the result to this file")
     args = parser.parse_args()
     try:
@@ -209,19 +222,22 @@ def main() -> None:
         parser.error(f"--config must be tiny, omni-3b, omni-7b or an existing directory, got {args.config!r}")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.layers < 0 or (args.layers and args.config not in OFFICIAL):
+        parser.error("--layers must be 0 or more, and only applies to omni-3b / omni-7b")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     options = OmniOptions(window_seconds=args.window_seconds, dedupe_threshold=0.0)
 
     loaded = time.perf_counter()
-    backend = build(args.config, device, options)
+    backend = build(args.config, device, options, args.layers)
     load_s = time.perf_counter() - loaded
     run_stream(backend, 2, device, 4, 1)  # warm-up
     runs = {seconds: run_stream(backend, seconds, device, args.max_new_tokens, args.repeats) for seconds in lengths}
     longest = runs[max(lengths)]
     result = {
         "config": args.config,
+        "layers": args.layers or "official",
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
