@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import subprocess
 import sys
 import wave
@@ -31,8 +30,8 @@ from engine.runtime import EngineConfig
 from eval.loader import load_annotations
 from streams.images import ImageError, decode_image, image_size
 from streams.synth import write_media
+from tests.servers import MOSQUITTO, Listener, Mosquitto, free_port
 from tests.test_gradio_demo import ApiPage, answered
-from tests.test_mqtt_bridge import MOSQUITTO, Broker, Listener
 
 needs_mosquitto = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
 
@@ -219,7 +218,7 @@ async def test_websocket_flood_of_small_messages_keeps_the_question_and_the_serv
 # ------------------------------------------------------------------------------------------ MQTT
 @needs_mosquitto
 async def test_mqtt_bad_payloads_after_a_question_leave_it_answered(tmp_path: Path) -> None:
-    broker = Broker(tmp_path)
+    broker = Mosquitto.anonymous(tmp_path)
     broker.start()
     listener = Listener(broker.port)
     manager = SessionManager(TEXT_ONLY)
@@ -267,15 +266,9 @@ async def _observed(context: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ Gradio demo
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo() -> Iterator[RunningDemo]:
-    running = start(SessionManager(TEXT_ONLY, max_sessions=1), port=_free_port(), spoken=False)
+    running = start(SessionManager(TEXT_ONLY, max_sessions=1), port=free_port(), spoken=False)
     yield running
     running.close()
 

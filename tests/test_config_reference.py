@@ -39,7 +39,8 @@ def test_field_comments_are_read_beside_each_field() -> None:
 
 def test_committed_reference_is_current() -> None:
     committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    assert committed == render(), "docs/configuration.md is stale: python -m app.config_reference > docs/configuration.md"
+    stale = "docs/configuration.md is stale: python -m app.config_reference > docs/configuration.md"
+    assert committed == render(), stale
 
 
 def test_every_option_has_a_meaning() -> None:
@@ -48,9 +49,7 @@ def test_every_option_has_a_meaning() -> None:
 
 def test_every_flag_has_help() -> None:
     parser = build_parser()
-    missing = [
-        f"{name} {row.name}" for name, _, sub in _commands(parser) for row in _flag_rows(sub) if not row.meaning
-    ]
+    missing = [f"{name} {row.name}" for name, _, sub in _commands(parser) for row in _flag_rows(sub) if not row.meaning]
     assert missing == []
 
 

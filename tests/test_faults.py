@@ -34,7 +34,7 @@ from streams.text import ScheduledTextSource
 from streams.video import VideoFileSource, WebcamSource
 from tests.browser_media import screen_frames
 from tests.fakes import ScriptedBackendContext, ScriptedTranscriber, ScriptedVad
-from tests.test_mqtt_bridge import MOSQUITTO, Broker, Listener
+from tests.servers import MOSQUITTO, Listener, Mosquitto
 from tests.timeline import ScriptedSource, audio_timeline, run_collect
 
 needs_mosquitto = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
@@ -467,7 +467,7 @@ client.loop_forever()
 async def test_mqtt_device_dying_mid_answer_ends_its_session_and_a_cancel_leaves_the_session_usable(
     slow_sessions: ScriptedSessions, tmp_path: Path
 ) -> None:
-    broker = Broker(tmp_path)
+    broker = Mosquitto.anonymous(tmp_path)
     broker.start()
     listener = Listener(broker.port)
     device = subprocess.Popen(

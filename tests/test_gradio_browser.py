@@ -4,7 +4,6 @@ red screen with text, the fake microphone speaks a question; the real cascade ba
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from app.gradio_demo import RunningDemo, start
 from app.live import SessionManager
 from engine.runtime import EngineConfig
 from tests.browser_media import write_camera_clip, write_question_wav
+from tests.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (apt install chromium); Playwright downloads no browser
 QUESTION = "What color is the screen?"
@@ -27,12 +27,6 @@ pytestmark = pytest.mark.e2e
 # a completed answer with some text (interrupted, cancelled and failed turns carry a status class and a badge)
 ANSWERED = """() => [...document.querySelectorAll('#conversation .turn.assistant')]
     .some(el => el.className === 'turn assistant' && el.textContent.trim().length > 0)"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(page: Page, condition: str, timeout_s: float) -> None:
@@ -46,7 +40,7 @@ def wait_for(page: Page, condition: str, timeout_s: float) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningDemo]:
-    running = start(SessionManager(EngineConfig(backend="cascade"), max_sessions=2), port=_free_port())
+    running = start(SessionManager(EngineConfig(backend="cascade"), max_sessions=2), port=free_port())
     yield running
     running.close()
 

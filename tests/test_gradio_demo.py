@@ -11,7 +11,6 @@ import html
 import http.server
 import io
 import re
-import socket
 import threading
 import time
 import wave
@@ -46,14 +45,9 @@ from engine.events import (
 from engine.runtime import EngineConfig
 from streams.synth import write_media
 from tests.browser_media import screen_frames, write_spoken_clip
+from tests.servers import free_port
 
 QUESTION = "What color is the screen?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import cv2
 import numpy as np
 import pytest
@@ -23,108 +18,17 @@ from app.live import SessionManager
 from app.mqtt_bridge import BridgeOptions, MqttBridge, parse_broker
 from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig
+from tests.servers import MOSQUITTO, Listener, Mosquitto
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """A mosquitto process on 127.0.0.1:port that can be stopped and started again on the same port."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
-        self.config = tmp / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(200):  # ready once it accepts connections
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            assert self.proc.poll() is None, "mosquitto exited at start"
-            time.sleep(0.05)
-        raise AssertionError("mosquitto did not start listening")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto.anonymous(tmp_path)
     b.start()
     yield b
     b.stop()
-
-
-class Listener:
-    """A test-side MQTT client collecting everything the bridge publishes."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.messages: list[tuple[str, Any, bool]] = []
-        self.arrived = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._client: aiomqtt.Client | None = None
-
-    async def start(self) -> None:
-        ready = asyncio.Event()
-
-        async def run() -> None:
-            async with aiomqtt.Client("127.0.0.1", self.port) as client:
-                self._client = client
-                await client.subscribe("#", qos=1)
-                ready.set()
-                async for message in client.messages:
-                    raw = message.payload if isinstance(message.payload, bytes) else b""
-                    try:
-                        payload: Any = json.loads(raw)
-                    except ValueError:
-                        payload = raw.decode(errors="replace")
-                    self.messages.append((message.topic.value, payload, bool(message.retain)))
-                    self.arrived.set()
-
-        self._task = asyncio.create_task(run())
-        await asyncio.wait_for(ready.wait(), 10)
-
-    async def publish(self, topic: str, payload: bytes | str) -> None:
-        assert self._client is not None
-        await self._client.publish(topic, payload, qos=1)
-
-    async def wait_for(self, match: Callable[[str, Any], bool], timeout: float = 90) -> tuple[str, Any]:
-        async def scan() -> tuple[str, Any]:
-            seen = 0
-            while True:
-                for topic, payload, _ in self.messages[seen:]:
-                    if match(topic, payload):
-                        return topic, payload
-                seen = len(self.messages)
-                self.arrived.clear()
-                await self.arrived.wait()
-
-        return await asyncio.wait_for(scan(), timeout)
-
-    def payloads(self, topic: str) -> list[Any]:
-        return [p for t, p, _ in self.messages if t == topic]
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
 
 
 async def _until(predicate: Callable[[], bool], timeout: float = 20) -> None:
@@ -184,7 +88,7 @@ def test_broker_spec_parsing() -> None:
             parse_broker(bad)
 
 
-async def test_text_query_streams_deltas_and_the_answer(broker: Broker) -> None:
+async def test_text_query_streams_deltas_and_the_answer(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()
     async with running_bridge(broker.port) as bridge:
@@ -205,7 +109,7 @@ async def test_text_query_streams_deltas_and_the_answer(broker: Broker) -> None:
     await listener.stop()
 
 
-async def test_bad_input_is_reported_and_the_session_goes_on(broker: Broker) -> None:
+async def test_bad_input_is_reported_and_the_session_goes_on(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()
     async with running_bridge(broker.port) as bridge:
@@ -239,7 +143,7 @@ async def test_bad_input_is_reported_and_the_session_goes_on(broker: Broker) -> 
     await listener.stop()
 
 
-async def test_session_limit_refuses_clearly_under_a_nested_prefix(broker: Broker) -> None:
+async def test_session_limit_refuses_clearly_under_a_nested_prefix(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()
     async with running_bridge(broker.port, max_sessions=1, prefix="home/omni") as bridge:
@@ -254,7 +158,7 @@ async def test_session_limit_refuses_clearly_under_a_nested_prefix(broker: Broke
     await listener.stop()
 
 
-async def test_bridge_reconnects_after_the_broker_restarts(broker: Broker) -> None:
+async def test_bridge_reconnects_after_the_broker_restarts(broker: Mosquitto) -> None:
     async with running_bridge(broker.port) as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 10)
         listener = Listener(broker.port)
@@ -277,7 +181,7 @@ async def test_bridge_reconnects_after_the_broker_restarts(broker: Broker) -> No
 
 async def test_broker_down_at_start_is_logged_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="app.mqtt_bridge")
-    broker = Broker(tmp_path)
+    broker = Mosquitto.anonymous(tmp_path)
     async with running_bridge(broker.port) as bridge:
         await _until(lambda: any("unreachable" in r.getMessage() for r in caplog.records))
         line = next(r.getMessage() for r in caplog.records if "unreachable" in r.getMessage())

@@ -10,9 +10,7 @@ import getpass
 import json
 import logging
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,8 @@ from app.live import SessionManager
 from app.mqtt_bridge import BridgeOptions, MqttBridge, TlsOptions
 from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig
+from tests.servers import MOSQUITTO, Mosquitto
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 TOOLS = (MOSQUITTO, shutil.which("mosquitto_passwd"), shutil.which("openssl"))
 pytestmark = pytest.mark.skipif(
     not all(tool and Path(tool).exists() for tool in TOOLS), reason="needs mosquitto, mosquitto_passwd and openssl"
@@ -66,43 +64,31 @@ def _make_certificates(folder: Path) -> None:
     )  # fmt: skip
 
 
-class TlsBroker:
-    """mosquitto on 127.0.0.1 with TLS only and a password file; no anonymous clients."""
+class TlsBroker(Mosquitto):
+    """mosquitto with TLS only and a password file; no anonymous clients."""
 
     def __init__(self, folder: Path) -> None:
         _make_certificates(folder)
         _run("mosquitto_passwd", "-b", "-c", folder / "passwd", USER, PASSWORD, cwd=folder)
         (folder / "passwd").chmod(0o600)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
         self.ca = str(folder / "ca.crt")
-        config = folder / "mosquitto.conf"
-        config.write_text(
-            f"listener {self.port} 127.0.0.1\ncafile {folder / 'ca.crt'}\ncertfile {folder / 'server.crt'}\n"
-            f"keyfile {folder / 'server.key'}\nallow_anonymous false\npassword_file {folder / 'passwd'}\n"
-            f"persistence false\nuser {getpass.getuser()}\n"  # as root, stay this user: the files are private to it
+        super().__init__(
+            folder,
+            [
+                f"cafile {folder / 'ca.crt'}",
+                f"certfile {folder / 'server.crt'}",
+                f"keyfile {folder / 'server.key'}",
+                "allow_anonymous false",
+                f"password_file {folder / 'passwd'}",
+                f"user {getpass.getuser()}",  # as root, stay this user: the files are private to it
+            ],
         )
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"mosquitto exited: {self.proc.stdout.read().decode() if self.proc.stdout else ''}"
-                )
-            time.sleep(0.05)
-        raise AssertionError("mosquitto did not start listening")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     b = TlsBroker(tmp_path_factory.mktemp("mqtt-tls"))
+    b.start()
     yield b
     b.stop()
 

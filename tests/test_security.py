@@ -9,7 +9,6 @@ import base64
 import contextlib
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -36,6 +35,7 @@ from app.security import (
 from app.ws_server import RealtimeServer, ServerOptions
 from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig
+from tests.servers import free_port
 
 TEXT_ONLY = EngineConfig(
     backend="cascade", speech=False, options=SessionOptions(response=ResponseOptions(max_new_tokens=8))
@@ -300,20 +300,14 @@ async def test_debug_logs_hold_neither_the_key_nor_media(caplog: pytest.LogCaptu
 
 
 # ---------------------------------------------------------------------------------------------- Gradio demo
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_demo_beyond_loopback_needs_a_token() -> None:
     with pytest.raises(InsecureBindError, match=r"demo: --host 0\.0\.0\.0"):
-        start(SessionManager(TEXT_ONLY), host="0.0.0.0", port=_free_port())
+        start(SessionManager(TEXT_ONLY), host="0.0.0.0", port=free_port())
 
 
 @pytest.fixture(scope="module")
 def protected_demo() -> Iterator[str]:
-    running = start(SessionManager(TEXT_ONLY, max_sessions=2), port=_free_port(), api_key=KEY)
+    running = start(SessionManager(TEXT_ONLY, max_sessions=2), port=free_port(), api_key=KEY)
     yield running.url
     running.close()
 

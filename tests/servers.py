@@ -1,0 +1,117 @@
+"""Loopback servers the tests start for real (a free port, a mosquitto broker from its config lines) and a test-side
+MQTT client that records everything published."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """A mosquitto process listening on 127.0.0.1 at a free port, configured by ``settings`` (mosquitto.conf lines
+    after the listener); it can be stopped and started again on the same port."""
+
+    def __init__(self, folder: Path, settings: list[str]) -> None:
+        self.port = free_port()
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text("\n".join([f"listener {self.port} 127.0.0.1", "persistence false", *settings]) + "\n")
+        self.log = folder / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def anonymous(cls, folder: Path) -> Mosquitto:
+        """A plain broker that any client may use."""
+        return cls(folder, ["allow_anonymous true"])
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:  # a file, not a pipe: a pipe nobody reads would fill and stall the broker
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(200):  # ready once it accepts connections
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mosquitto exited at start: {self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+        raise AssertionError("mosquitto did not start listening")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+class Listener:
+    """A test-side MQTT client collecting everything the bridge publishes."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.messages: list[tuple[str, Any, bool]] = []
+        self.arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+
+    async def start(self) -> None:
+        ready = asyncio.Event()
+
+        async def run() -> None:
+            async with aiomqtt.Client("127.0.0.1", self.port) as client:
+                self._client = client
+                await client.subscribe("#", qos=1)
+                ready.set()
+                async for message in client.messages:
+                    raw = message.payload if isinstance(message.payload, bytes) else b""
+                    try:
+                        payload: Any = json.loads(raw)
+                    except ValueError:
+                        payload = raw.decode(errors="replace")
+                    self.messages.append((message.topic.value, payload, bool(message.retain)))
+                    self.arrived.set()
+
+        self._task = asyncio.create_task(run())
+        await asyncio.wait_for(ready.wait(), 10)
+
+    async def publish(self, topic: str, payload: bytes | str) -> None:
+        assert self._client is not None
+        await self._client.publish(topic, payload, qos=1)
+
+    async def wait_for(self, match: Callable[[str, Any], bool], timeout: float = 90) -> tuple[str, Any]:
+        async def scan() -> tuple[str, Any]:
+            seen = 0
+            while True:
+                for topic, payload, _ in self.messages[seen:]:
+                    if match(topic, payload):
+                        return topic, payload
+                seen = len(self.messages)
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    def payloads(self, topic: str) -> list[Any]:
+        return [p for t, p, _ in self.messages if t == topic]
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
