@@ -22,7 +22,6 @@ import heapq
 import itertools
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,14 +57,13 @@ from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_f
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
 from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
+from engine.session_metrics import SessionMetrics
 from engine.speech import Transcriber, VoiceDetector
 from engine.turn_audio import TurnAudio
 from streams.clock import Clock
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
 from streams.queues import DropOldestQueue, QueueClosed
 from streams.source import Source, SourceError
-
-TTFT_WINDOW = 1000  # the metrics' time-to-first-token median is over this many latest responses
 
 
 class SubscriberOverflow(Exception):
@@ -183,15 +181,7 @@ class Session:
         self.instructions: dict[str, Instruction] = {}
         self._checks_armed = False
         # metrics
-        self._m_frames = 0
-        self._m_audio = 0
-        self._m_lag_max = 0.0
-        self._m_ttft: deque[float] = deque(maxlen=TTFT_WINDOW)  # the latest responses' times to first token
-        self._m_responses = 0
-        self._m_started_wall = time.monotonic()
-        self._m_next_t = self.options.metrics_interval_s
-        self._m_frames_at_last = 0
-        self._m_wall_at_last = self._m_started_wall
+        self.metrics = SessionMetrics(self.options.metrics_interval_s)
         self._lag_reported = False
         self._vad_failing = False
 
@@ -392,9 +382,9 @@ class Session:
                 return
             try:
                 await self._in("ingest", self.context.ingest_frame, frame)
-                self._m_frames += 1
+                self.metrics.frames += 1
             except BackendRecovered as exc:
-                self._m_frames += 1
+                self.metrics.frames += 1
                 self._error("backend", str(exc))
             except Exception as exc:
                 self._error("backend", f"ingesting the frame at {frame.t:.2f} s failed: {type(exc).__name__}: {exc}")
@@ -420,9 +410,8 @@ class Session:
                     self._finish()
 
     async def _process_audio(self, batch: list[AudioChunk]) -> None:
-        self._m_audio += len(batch)
         lag = max(0.0, self.clock.now() - batch[-1].end) if not self.clock.paced_by_engine else 0.0
-        self._m_lag_max = max(self._m_lag_max, lag)
+        self.metrics.audio(len(batch), lag)
         if lag > self.options.ingest.audio_lag_warn_s and not self._lag_reported:
             self._lag_reported = True
             self._error("audio", f"audio processing is {lag:.1f} s behind the stream")
@@ -866,8 +855,7 @@ class Session:
         if response.first_delta_wall is not None:
             ttft = round((response.first_delta_wall - response.accepted_wall) * 1000, 1)
             latency = round((response.first_delta_wall - response.turn_end_wall) * 1000, 1)
-            self._m_ttft.append(ttft)
-            self._m_responses += 1
+            self.metrics.answered(ttft)
         self.emit(
             ResponseDone(
                 t=self.clock.now(),
@@ -1042,28 +1030,11 @@ class Session:
 
     # ------------------------------------------------------------------ metrics
     def _maybe_emit_metrics(self) -> None:
-        if self.clock.now() >= self._m_next_t:
+        if self.metrics.due(self.clock.now()):
             self._emit_metrics()
-            while self._m_next_t <= self.clock.now():
-                self._m_next_t += self.options.metrics_interval_s
 
     def _emit_metrics(self) -> None:
-        wall = time.monotonic()
-        window = max(1e-6, wall - self._m_wall_at_last)
-        values: dict[str, float] = {
-            "stream_s": round(self.clock.now(), 3),
-            "wall_s": round(wall - self._m_started_wall, 3),
-            "video_frames": self._m_frames,
-            "video_frames_dropped": self._video_q.dropped,
-            "ingest_fps": round((self._m_frames - self._m_frames_at_last) / window, 2),
-            "audio_chunks": self._m_audio,
-            "audio_chunks_dropped": self._audio_q.dropped,
-            "audio_lag_max_s": round(self._m_lag_max, 3),
-            "responses": self._m_responses,
-        }
-        if self._m_ttft:
-            values["ttft_ms_last"] = self._m_ttft[-1]
-            values["ttft_ms_p50"] = float(np.percentile(self._m_ttft, 50))
-        self._m_frames_at_last = self._m_frames
-        self._m_wall_at_last = wall
+        values = self.metrics.values(
+            self.clock.now(), frames_dropped=self._video_q.dropped, audio_dropped=self._audio_q.dropped
+        )
         self.emit(Metrics(t=self.clock.now(), values=values))
