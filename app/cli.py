@@ -52,9 +52,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gate",
         default="gate",
-        choices=["always", "gate", "wake"],
+        choices=["always", "gate", "wake", "model"],
         help="which utterances are queries: all, those addressed to the assistant (learned), "
-        "or those that call it by --name",
+        "those that call it by --name, or those the omni/vlm model itself judges said to it",
     )
     parser.add_argument("--name", default=None, help="the assistant's name (needed by --gate wake)")
     omni = parser.add_argument_group("omni / vlm backends (defaults in docs/omni.md)")
@@ -101,6 +101,8 @@ def omni_options(args: argparse.Namespace) -> OmniOptions | None:
 def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineConfig:
     if args.gate == "wake" and not args.name:
         raise SystemExit("error: --gate wake needs the assistant's --name")
+    if args.gate == "model" and args.backend not in ("omni", "vlm"):
+        raise SystemExit(f"error: --gate model needs the omni or vlm backend (its model judges), not {args.backend}")
     options = SessionOptions(
         asr=AsrOptions(model=args.asr_model),
         ingest=IngestOptions(fps=args.fps),

@@ -1,8 +1,10 @@
-"""Query policies for the three gate modes: ``always``, ``gate`` (learned, the default) and ``wake``.
+"""Query policies for the gate modes: ``always``, ``gate`` (learned, the default), ``wake`` and ``model``.
 
 ``LearnedGate`` combines the learned classifier (MiniLM embeddings plus text cues), the assistant's name when one is
 set, and acoustic cues of the utterance (level, duration, overlap with the assistant's own playback).
-``WakeWordGate`` accepts only utterances that call the assistant by name. ``make_policy`` builds one by mode name.
+``WakeWordGate`` accepts only utterances that call the assistant by name. ``ModelJudge`` asks the session's own model
+(``omni`` / ``vlm``), which has the stream in view. ``make_policy`` builds the first three by mode name; ``ModelJudge``
+is built per session around its backend context.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.backends.base import JudgesAddressing
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, UtteranceFeatures
 from engine.gate_model import CUE_NAMES, GateClassifier, MiniLmEmbedder, cue_matrix, sigmoid, text_cues
 from engine.options import GateOptions
 
-MODES: tuple[str, ...] = ("always", "gate", "wake")
+MODES: tuple[str, ...] = ("always", "gate", "wake", "model")
 _NON_SPEECH = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|♪")
 _CUE_WORDS = {
     "wh_question": "wh-question",
@@ -163,6 +166,34 @@ class WakeWordGate:
         return GateDecision(True, f"wake word {self.name!r} at the {call[0]}", 1.0)
 
 
+class ModelJudge:
+    """The ``model`` mode: the backend's own model judges each utterance (``JudgesAddressing``), with the stream in
+    view (``omni`` also hears the utterance itself). Echo of the assistant's playback is refused before asking."""
+
+    def __init__(self, judge: JudgesAddressing, options: GateOptions | None = None) -> None:
+        if not isinstance(judge, JudgesAddressing):
+            raise ValueError(
+                f"gate mode 'model' needs a backend whose model can judge what it hears (omni or vlm); "
+                f"{type(judge).__name__} cannot"
+            )
+        self.judge = judge
+        self.options = options or GateOptions()
+        self.threshold = 0.5 if self.options.threshold is None else self.options.threshold
+
+    def decide(self, text: str, *, start: float, end: float, features: UtteranceFeatures | None = None) -> GateDecision:
+        _check_times(start, end)
+        spoken = _speech_text(text)
+        if not _normalise(spoken):
+            return GateDecision(False, f"no words in transcript {text.strip()!r}")
+        echo = _echo(features, start, end, self.options.max_playback_overlap)
+        if echo is not None:
+            return GateDecision(False, echo)
+        p = self.judge.judge_addressed(spoken, start, end)
+        if p >= self.threshold:
+            return GateDecision(True, f"the model judged it said to the assistant (p={p:.2f})", round(p, 4))
+        return GateDecision(False, f"the model judged it not said to the assistant (p={p:.2f})", round(p, 4))
+
+
 def make_policy(mode: str, **opts: Any) -> QueryPolicy:
     """``always`` -> AnswerEverything(); ``gate`` -> LearnedGate (GateOptions fields, ``embedder``, ``classifier``);
     ``wake`` -> WakeWordGate (``name`` required, ``max_playback_overlap``)."""
@@ -186,4 +217,6 @@ def make_policy(mode: str, **opts: Any) -> QueryPolicy:
         if unknown:
             raise ValueError(f"mode 'wake' has no options {unknown}; known: ['max_playback_overlap', 'name']")
         return WakeWordGate(**opts)
+    if mode == "model":
+        raise ValueError("mode 'model' is built per session around its backend context: ModelJudge(context)")
     raise ValueError(f"unknown gate mode {mode!r}; expected one of {MODES}")

@@ -64,7 +64,7 @@ class TurnOptions:
 
 @dataclass(frozen=True, slots=True)
 class GateOptions:
-    threshold: float | None = None  # accepting probability; None = the one stored with the trained weights
+    threshold: float | None = None  # accepting probability; None = stored with the trained weights (0.5 for model)
     assistant_name: str | None = None  # calling the assistant by this name accepts the utterance
     far_field_dbfs: float = -40.0  # utterances quieter than this count as far-field (TV, people across the room)
     far_field_penalty: float = 2.0  # logit taken off far-field utterances
@@ -96,6 +96,6 @@ class SessionOptions:
     response: ResponseOptions = field(default_factory=ResponseOptions)  # answers
     turns: TurnOptions = field(default_factory=TurnOptions)  # turn taking and barge-in
     proactive: ProactiveOptions = field(default_factory=ProactiveOptions)  # standing instructions
-    gate_mode: str = "gate"  # always | gate (learned, no wake word) | wake (needs gate.assistant_name)
+    gate_mode: str = "gate"  # always | gate (learned, no wake word) | wake (needs a name) | model (omni/vlm judges)
     gate: GateOptions = field(default_factory=GateOptions)  # the learned gate's thresholds and cues
     metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events

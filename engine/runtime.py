@@ -93,7 +93,15 @@ async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | 
     if config.speech:
         vad = await asyncio.to_thread(load_vad)
         transcriber = await asyncio.to_thread(load_transcriber, config.options.asr)
-        if policy is None:
+        if policy is None and config.options.gate_mode == "model":
+            from engine.gate_policies import ModelJudge
+
+            try:
+                policy = ModelJudge(context, config.options.gate)
+            except ValueError:
+                await asyncio.to_thread(context.close)
+                raise
+        elif policy is None:
             policy = await asyncio.to_thread(load_policy, config.options.gate_mode, config.options.gate)
     return Session(
         context,

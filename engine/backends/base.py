@@ -49,6 +49,15 @@ class AnswerRequest:
     instructions: str = ""  # the client's instructions for this answer, added to the model's system prompt
 
 
+@runtime_checkable
+class JudgesAddressing(Protocol):
+    """A context whose model can judge whether an utterance was said to the assistant (the ``model`` gate mode)."""
+
+    def judge_addressed(self, text: str, start: float, end: float) -> float:
+        """Probability that ``text``, heard at ``start``–``end`` s of the stream, was said to the assistant."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class AssetStatus:
     """What ``omnistream models`` prints for one backend."""

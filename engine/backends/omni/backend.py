@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -110,6 +111,16 @@ class TransformersBackend(ABC):
     def _adapter(self, model: Any, tokenizer: Any, images: Any, extra: Any, device: torch.device) -> Any:
         """The input builder for this model family."""
 
+    @functools.cached_property
+    def yes_no_ids(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """First-token ids of "yes"/"Yes" and of "no"/"No" (the answers the ``model`` gate compares)."""
+        self.load()
+        tokenizer = self.adapter.tokenizer
+        yes, no = ({tokenizer(word, add_special_tokens=False).input_ids[0] for word in pair} for pair in YES_NO)
+        if yes & no:
+            raise ModelLoadError(f"{self.name}: the tokenizer starts 'yes' and 'no' with the same token")
+        return torch.tensor(sorted(yes)), torch.tensor(sorted(no))
+
     def open_context(self, options: OmniOptions | None = None) -> StreamContext:
         """A new session's stream state on the shared weights; ``options`` overrides the backend's for it."""
         self.load()
@@ -119,6 +130,9 @@ class TransformersBackend(ABC):
         if _local_files(self.model_id):
             return AssetStatus(self.name, True, f"{self.model_id} (local)")
         return AssetStatus(self.name, False, f"{self.model_id} not found locally (never downloaded at run time)")
+
+
+YES_NO = (("yes", "Yes"), ("no", "No"))
 
 
 def _common(model_id: str) -> tuple[Any, Any]:

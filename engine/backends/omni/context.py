@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from engine.backends.omni.backend import TransformersBackend
 
 
+JUDGE_QUESTION = (
+    'Someone near you just said: "{text}". Were they talking to you, the assistant, with a question or a request '
+    "for you, rather than to someone else or as background talk? Answer yes or no."
+)
+
+
 class StreamContext:
     """Implements ``BackendContext``. Ingest and answering are serialised by one lock: an answer holds it from the
     question's prefill until the fork is cropped back, and chunks arriving meanwhile wait for it."""
@@ -195,12 +201,16 @@ class StreamContext:
             kv.replace_entries(index, keep, merged)
 
     # ------------------------------------------------------------------ answering
+    def _flush_pending(self) -> None:
+        """Prefill the chunk still collecting, so a question sees (and hears) the stream up to now."""
+        if self._chunk_start is not None:
+            self._flush(self._now + 1e-6)
+            self._chunk_start = None
+
     def answer(self, request: AnswerRequest, cancel: CancelToken) -> Iterator[str]:
         with self._lock:
             kv = self._stream()
-            if self._chunk_start is not None:
-                self._flush(self._now + 1e-6)
-                self._chunk_start = None
+            self._flush_pending()
             self._add_history(request.history)
             mark = kv.mark()
             try:
@@ -248,6 +258,22 @@ class StreamContext:
             if mask is not None:
                 mask = torch.cat([mask, torch.ones((1, 1), dtype=mask.dtype, device=mask.device)], dim=1)
             logits = kv.step(token, mask)
+
+    def judge_addressed(self, text: str, start: float, end: float) -> float:
+        """The model's own judgement of whether an utterance was said to it, in the spirit of VITA's state tokens
+        but without trained ones: on a fork of the stream (for ``omni`` the raw audio of the utterance is in it), a
+        yes/no question about what was said; the answer is the first token's probability of "yes" against "no"."""
+        with self._lock:
+            kv = self._stream()
+            self._flush_pending()
+            question = self.adapter.text(self.adapter.chat.question(JUDGE_QUESTION.format(text=text.strip())))
+            mark = kv.mark()
+            try:
+                logits = self._append("query", end, end, question)
+            finally:
+                kv.rollback(mark)
+        yes, no = self.backend.yes_no_ids
+        return float(torch.sigmoid(torch.logsumexp(logits[yes], 0) - torch.logsumexp(logits[no], 0)))
 
     def _sample(self, logits: torch.Tensor) -> int:
         if self.options.temperature <= 0:
