@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,8 @@ from streams.clock import ReplayClock
 from streams.items import SAMPLE_RATE, AudioChunk, VideoFrame
 from tests.timeline import run_collect
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 class Judge:
     """A scripted judge: returns the next probability and records what it was asked."""
@@ -37,21 +38,6 @@ class Judge:
     def judge_addressed(self, text: str, start: float, end: float) -> float:
         self.asked.append((text, start, end))
         return self.answers.pop(0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def omni() -> OmniBackend:
-    backend = OmniBackend(str(cached_tiny("omni")), "cpu", OmniOptions(dedupe_threshold=0.0))
-    backend.load()
-    return backend
 
 
 def test_the_threshold_decides_and_the_reason_names_the_model() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -20,23 +19,9 @@ from engine.backends.omni.tiny import cached_tiny
 from engine.cancel import CancelToken
 from streams.items import AudioChunk, VideoFrame
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 KEEP_ALL = OmniOptions(dedupe_threshold=0.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny matrices run far faster on one thread than with two threads contending for two shared cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def omni() -> OmniBackend:
-    backend = OmniBackend(str(cached_tiny("omni")), "cpu", KEEP_ALL)
-    backend.load()
-    return backend
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ offline and loaded through ``from_pretrained``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -19,15 +17,9 @@ from engine.backends.omni.tiny import cached_tiny
 from engine.cancel import CancelToken
 from streams.items import VideoFrame
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAMILIES = ["smolvlm", "llava_onevision"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
