@@ -194,6 +194,27 @@ def run_stream(
     }
 
 
+def summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The result keys over the stream lengths measured so far; ingest and decode from the longest."""
+    longest = runs[max(runs)]
+    shortest = runs[min(runs)]
+    result: dict[str, Any] = {
+        "ingest_fps": round(longest["ingest_fps"], 2),
+        "ttft_ms": {str(s): round(r["ttft_ms"], 1) for s, r in runs.items()},
+        "ttft_cpu_ms": {str(s): round(r["ttft_cpu_ms"], 1) for s, r in runs.items()},
+        "decode_tok_s": round(longest["decode_tok_s"], 1),
+        "peak_mem_mb": {str(s): round(r["peak_mem_mb"], 1) for s, r in runs.items()},
+        "kv_tokens": {str(s): r["kv_tokens"] for s, r in runs.items()},
+        "kv_timeline": longest["kv_timeline"],
+    }
+    if len(runs) > 1:
+        result["ttft_ratio_longest_shortest"] = round(longest["ttft_ms"] / max(shortest["ttft_ms"], 1e-9), 3)
+        result["ttft_cpu_ratio_longest_shortest"] = round(
+            longest["ttft_cpu_ms"] / max(shortest["ttft_cpu_ms"], 1e-9), 3
+        )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="tiny", help="tiny, omni-3b, omni-7b or a local checkpoint path")
@@ -233,9 +254,7 @@ def main() -> None:
     backend = build(args.config, device, options, args.layers)
     load_s = time.perf_counter() - loaded
     run_stream(backend, 2, device, 4, 1)  # warm-up
-    runs = {seconds: run_stream(backend, seconds, device, args.max_new_tokens, args.repeats) for seconds in lengths}
-    longest = runs[max(lengths)]
-    result = {
+    setup = {
         "config": args.config,
         "layers": args.layers or "official",
         "device": str(device),
@@ -245,26 +264,15 @@ def main() -> None:
         "window_seconds": args.window_seconds,
         "frame": f"{FRAME}x{FRAME}",
         "load_s": round(load_s, 2),
-        "ingest_fps": round(longest["ingest_fps"], 2),
-        "ttft_ms": {str(s): round(r["ttft_ms"], 1) for s, r in runs.items()},
-        "ttft_cpu_ms": {str(s): round(r["ttft_cpu_ms"], 1) for s, r in runs.items()},
-        "decode_tok_s": round(longest["decode_tok_s"], 1),
-        "peak_mem_mb": {str(s): round(r["peak_mem_mb"], 1) for s, r in runs.items()},
-        "kv_tokens": {str(s): r["kv_tokens"] for s, r in runs.items()},
-        "kv_timeline": longest["kv_timeline"],
         "peak_mem_kind": "GPU max_memory_allocated" if device.type == "cuda" else "KV cache buffers, peak",
     }
-    if len(lengths) > 1:
-        result["ttft_ratio_longest_shortest"] = round(
-            runs[max(lengths)]["ttft_ms"] / max(runs[min(lengths)]["ttft_ms"], 1e-9), 3
-        )
-        result["ttft_cpu_ratio_longest_shortest"] = round(
-            runs[max(lengths)]["ttft_cpu_ms"] / max(runs[min(lengths)]["ttft_cpu_ms"], 1e-9), 3
-        )
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    runs: dict[int, dict[str, Any]] = {}
+    for seconds in lengths:
+        runs[seconds] = run_stream(backend, seconds, device, args.max_new_tokens, args.repeats)
+        result = setup | summary(runs) | {"complete": len(runs) == len(lengths)}
+        if args.json:  # written after every stream length: a run cut short by its time limit keeps what it measured
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def bench(tmp_path: Path, *args: str) -> dict:
 
 def test_tiny_reports_every_key_per_stream_length(tmp_path):
     result = bench(tmp_path, "--config", "tiny", "--stream-seconds", "2,12", "--repeats", "2", "--threads", "1")
-    assert result.keys() >= KEYS
+    assert result.keys() >= KEYS and result["complete"] is True
     assert set(result["ttft_ms"]) == set(result["peak_mem_mb"]) == {"2", "12"}
     assert result["ingest_fps"] > 0 and result["decode_tok_s"] > 0
     assert all(ms > 0 for ms in result["ttft_ms"].values())
