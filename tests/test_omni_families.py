@@ -1,5 +1,5 @@
-"""The ``vlm`` backend on families with 1-D positions (SmolVLM2, LLaVA-OneVision), as tiny random-weight models built
-offline and loaded through ``from_pretrained``."""
+"""The ``vlm`` backend on families with 1-D positions (SmolVLM2, Idefics3, LLaVA-OneVision), as tiny random-weight
+models built offline and loaded through ``from_pretrained``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from streams.items import VideoFrame
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-FAMILIES = ["smolvlm", "llava_onevision"]
+FAMILIES = ["smolvlm", "idefics3", "llava_onevision"]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -40,7 +40,7 @@ def merged(kind: str, parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.T
         if key == "batch_num_images":
             out[key] = sum(p[key] for p in parts)
         else:
-            dim = 1 if kind == "smolvlm" else 0  # SmolVLM batches images as [prompt, image, ...]
+            dim = 1 if kind in ("smolvlm", "idefics3") else 0  # these batch images as [prompt, image, ...]
             out[key] = torch.cat([p[key] for p in parts], dim=dim)
     return out
 
@@ -50,11 +50,12 @@ def test_the_family_processor_expands_the_image_tokens(family):
     adapter = backend.adapter
     assert isinstance(adapter, ProcessorAdapter) and adapter.position_rows == 1
     seg = adapter.media("\n0s:", [image(1), image(2)], " (heard 0.0-1.0 s: hello)", 1.0)
-    per_frame = {"smolvlm": 4, "llava_onevision": 17}[kind]  # 2×2 pixel-shuffled tile; 4×4 patches + newline
+    # Idefics3 style: a 2×2 pixel-shuffled tile; LLaVA-OneVision: 4×4 patches and a newline
+    per_frame = {"smolvlm": 4, "idefics3": 4, "llava_onevision": 17}[kind]
     assert int(seg.vision.sum()) == 2 * per_frame
     assert seg.positions.tolist() == [list(range(seg.length))]
     tokens = adapter.tokenizer.convert_ids_to_tokens(seg.input_ids[0].tolist())
-    if kind == "smolvlm":
+    if kind in ("smolvlm", "idefics3"):
         assert tokens.count("<fake_token_around_image>") == 4 and tokens.count("<global-img>") == 2
 
 
@@ -115,5 +116,5 @@ def test_an_unknown_family_is_refused_naming_the_supported_ones():
         VlmBackend(str(cached_tiny("omni")), "cpu").load()
     message = str(info.value)
     assert "'qwen2_5_omni_thinker' model" in message
-    for supported in ("qwen2_vl", "qwen2_5_vl", "smolvlm", "llava_onevision"):
+    for supported in ("qwen2_vl", "qwen2_5_vl", "smolvlm", "idefics3", "llava_onevision"):
         assert supported in message

@@ -45,7 +45,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize(
     "backend_cls, kind",
-    [(OmniBackend, "omni"), (VlmBackend, "vl"), (VlmBackend, "smolvlm"), (VlmBackend, "llava_onevision")],
+    [
+        (OmniBackend, "omni"),
+        (VlmBackend, "vl"),
+        (VlmBackend, "smolvlm"),
+        (VlmBackend, "idefics3"),
+        (VlmBackend, "llava_onevision"),
+    ],
 )
 async def test_backend_answers_a_question_about_a_replayed_video(backend_cls, kind, media):
     video, wav = media

@@ -33,7 +33,8 @@ BACKENDS: dict[str, BackendSpec] = {
         BackendSpec(
             "vlm",
             "engine.backends.omni.backend:VlmBackend",
-            "image-text-to-text VLMs on transformers (Qwen2.5-VL, SmolVLM2, LLaVA-OneVision); audio as transcripts",
+            "image-text-to-text VLMs on transformers (Qwen2.5-VL, SmolVLM2, Idefics3, LLaVA-OneVision); "
+            "audio as transcripts",
         ),
     )
 }

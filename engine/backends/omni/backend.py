@@ -194,8 +194,8 @@ class OmniBackend(TransformersBackend):
 
 
 class VlmBackend(TransformersBackend):
-    """Image-text-to-text models (Qwen2-VL / Qwen2.5-VL, SmolVLM2, LLaVA-OneVision): frames into the model, audio
-    as transcripts."""
+    """Image-text-to-text models (Qwen2-VL / Qwen2.5-VL, SmolVLM2, Idefics3, LLaVA-OneVision): frames into the
+    model, audio as transcripts."""
 
     name = "vlm"
     default_model = "Qwen/Qwen2.5-VL-3B-Instruct"

@@ -1,4 +1,5 @@
-"""Input building for image-text-to-text families with 1-D rotary positions (SmolVLM2, LLaVA-OneVision).
+"""Input building for image-text-to-text families with 1-D rotary positions (SmolVLM2, Idefics3 / SmolVLM v1,
+LLaVA-OneVision).
 
 The family's own processor expands each frame's image token into the model's token sequence and prepares the
 pixels; positions simply continue from where the stream stands. The composite processors insist on a video
@@ -8,6 +9,7 @@ processor and ``processor_config.json`` with the video processor left out; frame
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from dataclasses import dataclass, field
@@ -16,7 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoImageProcessor, AutoTokenizer, LlavaOnevisionProcessor, SmolVLMProcessor
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    Idefics3Processor,
+    LlavaOnevisionProcessor,
+    SmolVLMProcessor,
+)
 from transformers.utils import cached_file
 
 from engine.backends.omni.adapters import SegmentInputs
@@ -40,11 +48,16 @@ class Family:
     processor: type
     chat: ChatFormat
     image_kwargs: dict[str, Any] = field(default_factory=dict)  # per-call image processor options for frames
+    begin_with_bos: bool = (
+        False  # the chat opens with the tokenizer's BOS (Idefics3-8B: Llama 3's; SmolVLM v1: ChatML's)
+    )
 
 
-# SmolVLM2 frames are single tiles without splitting, as its own video path does.
+# SmolVLM2 / Idefics3 frames are single tiles without splitting, as SmolVLM2's own video path does. Idefics3 has no
+# video processor to leave out.
 FAMILIES: dict[str, Family] = {
     "smolvlm": Family(_without_video(SmolVLMProcessor), SMOLVLM, {"do_image_splitting": False}),
+    "idefics3": Family(Idefics3Processor, SMOLVLM, {"do_image_splitting": False}, begin_with_bos=True),
     "llava_onevision": Family(_without_video(LlavaOnevisionProcessor), CHATML),
 }
 
@@ -67,7 +80,9 @@ def load_processor(model_id: str, model_type: str) -> Any:
         "kwargs",
     }
     options = {k: v for k, v in saved.items() if k in accepted}
-    return cls(image_processor=images, tokenizer=tokenizer, video_processor=None, **options)
+    if "video_processor" in inspect.signature(cls.__init__).parameters:
+        options["video_processor"] = None
+    return cls(image_processor=images, tokenizer=tokenizer, **options)
 
 
 class ProcessorAdapter:
@@ -80,7 +95,11 @@ class ProcessorAdapter:
         self.model = model
         self.processor = processor
         self.tokenizer = processor.tokenizer
-        self.chat = family.chat
+        self.chat = (
+            dataclasses.replace(family.chat, begin=self.tokenizer.bos_token or "")
+            if family.begin_with_bos
+            else family.chat
+        )
         self.image_kwargs = family.image_kwargs
         self.device = device
         self.image_token = str(processor.image_token)

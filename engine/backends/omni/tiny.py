@@ -1,5 +1,5 @@
-"""Tiny random-weight Qwen2.5-Omni thinker, Qwen2.5-VL, SmolVLM2 and LLaVA-OneVision checkpoints, built offline
-for tests and benchmarks.
+"""Tiny random-weight Qwen2.5-Omni thinker, Qwen2.5-VL, SmolVLM2, Idefics3 and LLaVA-OneVision checkpoints, built
+offline for tests and benchmarks.
 
 Everything is constructed in code: a byte-level BPE tokenizer trained on a few sentences (with the chat and
 multimodal special tokens the models need), the image processor (and the processor's own settings), the Whisper
@@ -15,11 +15,14 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import (
+    Idefics3Config,
+    Idefics3ForConditionalGeneration,
+    Idefics3ImageProcessorPil,
     LlavaOnevisionConfig,
     LlavaOnevisionForConditionalGeneration,
     LlavaOnevisionImageProcessorPil,
@@ -190,24 +193,44 @@ def _vision(image_size: int, patch_size: int, **extra: object) -> dict[str, obje
     }
 
 
-def build_tiny_smolvlm(out: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random SmolVLM2 (Idefics3 architecture, Llama text model) to ``out``: 64×64 frames, 4 image
-    tokens each."""
-    out = Path(out)
+def _build_idefics_style(
+    out: Path, seed: int, config_cls: Any, model_cls: Any, images_cls: Any, processor: str
+) -> Path:
+    """A tiny random model of the Idefics3 architecture (Llama text model, pixel-shuffled SigLIP-style tiles):
+    64×64 frames, 4 image tokens each."""
     tokenizer = _tokenizer({}, ["<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>"])
     ids = tokenizer.convert_tokens_to_ids
-    config = SmolVLMConfig(
+    config = config_cls(
         text_config=_small_text(len(tokenizer), ids("<end_of_utterance>"), "llama"),
         vision_config=_vision(64, 16),
         image_token_id=ids("<image>"),
         scale_factor=2,
     )
     torch.manual_seed(seed)
-    SmolVLMForConditionalGeneration(config).save_pretrained(out)
+    model_cls(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
-    SmolVLMImageProcessorPil(size={"longest_edge": 128}, max_image_size={"longest_edge": 64}).save_pretrained(out)
-    _save_processor_config(out, "SmolVLMProcessor", image_seq_len=4)
+    images_cls(size={"longest_edge": 128}, max_image_size={"longest_edge": 64}).save_pretrained(out)
+    _save_processor_config(out, processor, image_seq_len=4)
     return out
+
+
+def build_tiny_smolvlm(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random SmolVLM2 to ``out``."""
+    return _build_idefics_style(
+        Path(out), seed, SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMImageProcessorPil, "SmolVLMProcessor"
+    )
+
+
+def build_tiny_idefics3(out: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random Idefics3 (the architecture of SmolVLM v1 and Idefics3-8B) to ``out``."""
+    return _build_idefics_style(
+        Path(out),
+        seed,
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        "Idefics3Processor",
+    )
 
 
 def build_tiny_llava_onevision(out: str | Path, seed: int = 0) -> Path:
@@ -245,11 +268,12 @@ def _save_processor_config(out: Path, processor_class: str, **fields: object) ->
     (out / "processor_config.json").write_text(text)
 
 
-TinyKind = Literal["omni", "vl", "smolvlm", "llava_onevision"]
+TinyKind = Literal["omni", "vl", "smolvlm", "idefics3", "llava_onevision"]
 _BUILDERS = {
     "omni": build_tiny_omni,
     "vl": build_tiny_vl,
     "smolvlm": build_tiny_smolvlm,
+    "idefics3": build_tiny_idefics3,
     "llava_onevision": build_tiny_llava_onevision,
 }
 
