@@ -45,6 +45,7 @@ class BenchConfig:
     spoken: bool = False  # speak questions that have an audio_path (relative to ``videos``) instead of typing them
     progress: bool = True  # progress bar on stderr
     shard: tuple[int, int] | None = None  # (k, n): only the videos of shard k of n (1-based); None = every video
+    loaded: tuple[Annotations, ...] | None = None  # ``data`` already parsed (by the CLI's checks); None = parse here
 
     @property
     def model_name(self) -> str:
@@ -159,7 +160,7 @@ async def run_bench_async(config: BenchConfig, opener: Opener = open_session) ->
 
 def _load(config: BenchConfig) -> tuple[list[Annotations], list[Problem], list[Item]]:
     """The annotation files, their problems, and the items the run's task and limit filters select."""
-    annotations = [load_annotations(p) for p in config.data]
+    annotations = list(config.loaded) if config.loaded is not None else [load_annotations(p) for p in config.data]
     problems = [p for a in annotations for p in a.problems]
     problems += [Problem(i.file, i.record, i.note) for a in annotations for i in a.items if i.note]
     items = select([i for a in annotations for i in a.items], tasks=config.tasks, limit=config.limit)

@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.arg_types import context_seconds, positive, positive_int
 from engine.backends.registry import BACKENDS
+
+if TYPE_CHECKING:
+    from eval.loader import Annotations
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -27,21 +31,19 @@ def _all_exist(paths: list[Path]) -> bool:
     return not missing
 
 
-def _usable(paths: list[Path]) -> bool:
-    """Say which annotation files hold no usable question and why; False when none of them holds one."""
+def _usable(paths: list[Path]) -> tuple[Annotations, ...] | None:
+    """The parsed annotation files, saying which hold no usable question and why; None when none of them holds one."""
     from eval.loader import load_annotations
 
-    empty = []
-    for path in paths:
-        loaded = load_annotations(path)
-        if not loaded.items:
-            empty.append(path)
-            reasons = "; ".join(str(p) for p in loaded.problems[:3]) or "the file lists no questions"
+    loaded = tuple(load_annotations(path) for path in paths)
+    for path, one in zip(paths, loaded, strict=True):
+        if not one.items:
+            reasons = "; ".join(str(p) for p in one.problems[:3]) or "the file lists no questions"
             print(f"warning: {path}: no usable questions ({reasons})", file=sys.stderr)
-    if len(empty) == len(paths):
+    if not any(one.items for one in loaded):
         print(f"error: no usable questions in {', '.join(map(str, paths))}", file=sys.stderr)
-        return False
-    return True
+        return None
+    return loaded
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -58,7 +60,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not _usable(args.data):
+    loaded = _usable(args.data)
+    if loaded is None:
         return 2
     config = BenchConfig(
         data=tuple(args.data),
@@ -79,6 +82,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         name=args.name,
         progress=not args.quiet,
         shard=args.shard,
+        loaded=loaded,
     )
     result = run_bench(config)
     scores = result.report["scores"]["overall"]
