@@ -185,8 +185,8 @@ class OmniAdapter(_Adapter):
         if clip is not None:
             rope = {"video_grid_thw": clip.grid, "second_per_grids": clip.second_per_grid, "use_audio_in_video": heard}
             inputs |= {"pixel_values_videos": clip.pixels, "video_grid_thw": clip.grid}
-            video_runs = self._runs(clip)
             if heard:
+                video_runs = self._runs(clip)
                 audio_runs = run_sizes(torch.arange(audio_count), self.positions_per_run)
                 ids += [self.vision_bos, self.audio_bos]
                 for run in range(max(len(video_runs), len(audio_runs))):
@@ -194,13 +194,13 @@ class OmniAdapter(_Adapter):
                     ids += [self.audio_token_id] * (audio_runs[run] if run < len(audio_runs) else 0)
                 ids += [self.audio_eos, self.vision_eos]
             else:
-                ids += [self.vision_bos, *[self.video_token_id] * sum(video_runs), self.vision_eos]
+                ids += [self.vision_bos, *[self.video_token_id] * clip.tokens, self.vision_eos]
         elif frames:
             inputs |= images
             rope = {"image_grid_thw": images["image_grid_thw"]}
             for count in counts:
                 ids += [self.vision_bos, *[self.image_token_id] * count, self.vision_eos]
-        if heard and not rope.get("use_audio_in_video"):
+        if heard and clip is None:  # audio interleaved with a clip is already in
             ids += [self.audio_bos, *[self.audio_token_id] * audio_count, self.audio_eos]
         input_ids = torch.tensor([ids], device=self.device)
         positions, _ = self.model.get_rope_index(
