@@ -1,5 +1,5 @@
-"""Loopback servers the tests start for real (a free port, a mosquitto broker from its config lines) and a test-side
-MQTT client that records everything published."""
+"""Loopback servers the tests start for real (a free port, a mosquitto broker from its config lines), the MQTT bridge
+run against one, and a test-side MQTT client that records everything published."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+
+from app.live import SessionManager
+from app.mqtt_bridge import BridgeOptions, MqttBridge
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -58,6 +61,22 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(manager: SessionManager, options: BridgeOptions) -> AsyncIterator[MqttBridge]:
+    """An ``MqttBridge`` running as a task; afterwards the bridge, its task and the manager's sessions are closed.
+    A body that completes checks that ``run()`` is still going: it retries its broker, never gives up or crashes."""
+    bridge = MqttBridge(manager, options)
+    task = asyncio.create_task(bridge.run())
+    try:
+        yield bridge
+        assert not task.done(), "the bridge's run() ended"
+    finally:
+        await bridge.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await manager.close_all()
 
 
 class Listener:

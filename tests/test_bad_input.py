@@ -23,14 +23,14 @@ from gradio_client.exceptions import AppError
 
 from app.gradio_demo import RunningDemo, start
 from app.live import SessionManager
-from app.mqtt_bridge import BridgeOptions, MqttBridge
+from app.mqtt_bridge import BridgeOptions
 from app.ws_server import RealtimeServer, ServerOptions
 from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig
 from eval.loader import load_annotations
 from streams.images import ImageError, decode_image, image_size
 from streams.synth import write_media
-from tests.servers import MOSQUITTO, Listener, Mosquitto, free_port
+from tests.servers import MOSQUITTO, Listener, Mosquitto, free_port, running_bridge
 from tests.test_gradio_demo import ApiPage, answered
 
 needs_mosquitto = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
@@ -221,41 +221,36 @@ async def test_mqtt_bad_payloads_after_a_question_leave_it_answered(tmp_path: Pa
     broker = Mosquitto.anonymous(tmp_path)
     broker.start()
     listener = Listener(broker.port)
-    manager = SessionManager(TEXT_ONLY)
-    bridge = MqttBridge(manager, BridgeOptions(port=broker.port, max_frame_bytes=64 * 1024))
-    runner = asyncio.create_task(bridge.run())
+    options = BridgeOptions(port=broker.port, max_frame_bytes=64 * 1024)
     try:
-        await listener.start()
-        await asyncio.wait_for(bridge.connected.wait(), 10)
-        await listener.publish("omnistream/desk/in/text", "What is on the desk?")
-        await listener.wait_for(lambda t, p: t == "omnistream/desk/out/gate", timeout=30)
-        cases = [
-            ("text", b"\xff\xfe\xfd", "in/text: payload is not UTF-8 text"),
-            ("command", b"[1, 2]", "in/command: unknown command None"),
-            ("command", b'{"command": 5}', "in/command: unknown command 5"),
-            ("command", b"\xff", "in/command: payload must be JSON"),
-            ("frame", b"", "in/frame: not a JPEG or PNG image"),
-            ("frame", _png_header(100_000, 100_000), "in/frame: image is 100000x100000: over the limit"),
-            ("frame", _jpeg() + b"\x00" * (64 * 1024), "bytes is over the limit of 65536"),
-            ("frame", _jpeg()[:200], "in/frame: the image could not be decoded"),
-        ]
-        for kind, payload, message in cases:
-            await listener.publish(f"omnistream/desk/in/{kind}", payload)
-            _, error = await listener.wait_for(
-                lambda t, p, m=message: t == "omnistream/desk/out/error" and m in p.get("error", ""), timeout=10
-            )
-            assert error["topic"] == f"in/{kind}"
-        _, answer = await listener.wait_for(lambda t, p: t == "omnistream/desk/out/answer", timeout=60)
-        assert answer["status"] == "completed" and answer["text"]
-        await listener.publish("omnistream/desk/in/frame", _jpeg())  # a good frame after the bad ones is taken
-        context = bridge.sessions["desk"].session.context
-        await asyncio.wait_for(_observed(context), 20)
-        assert context.last_observation.colours[0].name == "red"  # type: ignore[attr-defined]
+        async with running_bridge(SessionManager(TEXT_ONLY), options) as bridge:
+            await listener.start()
+            await asyncio.wait_for(bridge.connected.wait(), 10)
+            await listener.publish("omnistream/desk/in/text", "What is on the desk?")
+            await listener.wait_for(lambda t, p: t == "omnistream/desk/out/gate", timeout=30)
+            cases = [
+                ("text", b"\xff\xfe\xfd", "in/text: payload is not UTF-8 text"),
+                ("command", b"[1, 2]", "in/command: unknown command None"),
+                ("command", b'{"command": 5}', "in/command: unknown command 5"),
+                ("command", b"\xff", "in/command: payload must be JSON"),
+                ("frame", b"", "in/frame: not a JPEG or PNG image"),
+                ("frame", _png_header(100_000, 100_000), "in/frame: image is 100000x100000: over the limit"),
+                ("frame", _jpeg() + b"\x00" * (64 * 1024), "bytes is over the limit of 65536"),
+                ("frame", _jpeg()[:200], "in/frame: the image could not be decoded"),
+            ]
+            for kind, payload, message in cases:
+                await listener.publish(f"omnistream/desk/in/{kind}", payload)
+                _, error = await listener.wait_for(
+                    lambda t, p, m=message: t == "omnistream/desk/out/error" and m in p.get("error", ""), timeout=10
+                )
+                assert error["topic"] == f"in/{kind}"
+            _, answer = await listener.wait_for(lambda t, p: t == "omnistream/desk/out/answer", timeout=60)
+            assert answer["status"] == "completed" and answer["text"]
+            await listener.publish("omnistream/desk/in/frame", _jpeg())  # a good frame after the bad ones is taken
+            context = bridge.sessions["desk"].session.context
+            await asyncio.wait_for(_observed(context), 20)
+            assert context.last_observation.colours[0].name == "red"  # type: ignore[attr-defined]
     finally:
-        await bridge.close()
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        await manager.close_all()
         await listener.stop()
         broker.stop()
 

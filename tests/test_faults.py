@@ -16,7 +16,7 @@ import pytest
 import websockets
 
 from app.live import SessionManager
-from app.mqtt_bridge import BridgeOptions, MqttBridge
+from app.mqtt_bridge import BridgeOptions
 from app.ws_server import RealtimeServer, ServerOptions
 from engine.backends.base import AnswerRequest
 from engine.cancel import CancelToken
@@ -34,7 +34,7 @@ from streams.text import ScheduledTextSource
 from streams.video import VideoFileSource, WebcamSource
 from tests.browser_media import screen_frames
 from tests.fakes import ScriptedBackendContext, ScriptedTranscriber, ScriptedVad
-from tests.servers import MOSQUITTO, Listener, Mosquitto
+from tests.servers import MOSQUITTO, Listener, Mosquitto, running_bridge
 from tests.timeline import ScriptedSource, audio_timeline, run_collect
 
 needs_mosquitto = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
@@ -475,39 +475,35 @@ async def test_mqtt_device_dying_mid_answer_ends_its_session_and_a_cancel_leaves
         stdout=subprocess.PIPE,
         text=True,
     )
-    manager = SessionManager(EngineConfig(speech=False))
-    bridge = MqttBridge(manager, BridgeOptions(port=broker.port, reconnect_min_s=0.1, keepalive_s=5))
-    runner = asyncio.create_task(bridge.run())
+    options = BridgeOptions(port=broker.port, reconnect_min_s=0.1, keepalive_s=5)
     try:
-        assert device.stdout is not None and device.stdout.readline().strip() == "connected"
-        await listener.start()
-        await asyncio.wait_for(bridge.connected.wait(), 10)
-        await listener.publish("omnistream/door/in/text", "Who is at the door?")
-        await listener.publish("omnistream/hall/in/text", "Is the hall light on?")
-        for session in ("door", "hall"):
-            await listener.wait_for(lambda t, p, s=session: t == f"omnistream/{s}/out/delta", timeout=30)
-        door, hall = bridge.sessions["door"], bridge.sessions["hall"]
-        device.kill()  # the device dies: the broker publishes its will, an end command for its session
-        await asyncio.wait_for(door.task, 10)
-        _, cut = await listener.wait_for(lambda t, p: t == "omnistream/door/out/interrupted", timeout=10)
-        assert cut["status"] == "cancelled" and 0 < len(cut["text"].split()) < WORDS
-        _, status = await listener.wait_for(
-            lambda t, p: t == "omnistream/door/out/status" and p["state"] == "closed", timeout=10
-        )
-        assert status["reason"] == "stopped"
-        assert door.session.context.closed and door.session.context.steps_after_cancel <= 1
-        # the hall's answer is cancelled by a stop command, and the hall session answers the next question in full
-        await listener.publish("omnistream/hall/in/command", json.dumps({"command": "cancel"}))
-        _, cut = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/interrupted", timeout=10)
-        assert cut["status"] == "cancelled" and cut["reason"] == "cancelled over MQTT"
-        assert hall.session.context.steps_after_cancel <= 1
-        await listener.publish("omnistream/hall/in/text", "And now?")
-        _, answer = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/answer", timeout=30)
-        assert answer["status"] == "completed" and len(answer["text"].split()) == WORDS
+        async with running_bridge(SessionManager(EngineConfig(speech=False)), options) as bridge:
+            assert device.stdout is not None and device.stdout.readline().strip() == "connected"
+            await listener.start()
+            await asyncio.wait_for(bridge.connected.wait(), 10)
+            await listener.publish("omnistream/door/in/text", "Who is at the door?")
+            await listener.publish("omnistream/hall/in/text", "Is the hall light on?")
+            for session in ("door", "hall"):
+                await listener.wait_for(lambda t, p, s=session: t == f"omnistream/{s}/out/delta", timeout=30)
+            door, hall = bridge.sessions["door"], bridge.sessions["hall"]
+            device.kill()  # the device dies: the broker publishes its will, an end command for its session
+            await asyncio.wait_for(door.task, 10)
+            _, cut = await listener.wait_for(lambda t, p: t == "omnistream/door/out/interrupted", timeout=10)
+            assert cut["status"] == "cancelled" and 0 < len(cut["text"].split()) < WORDS
+            _, status = await listener.wait_for(
+                lambda t, p: t == "omnistream/door/out/status" and p["state"] == "closed", timeout=10
+            )
+            assert status["reason"] == "stopped"
+            assert door.session.context.closed and door.session.context.steps_after_cancel <= 1
+            # the hall's answer is cancelled by a stop command, and the hall session answers the next question in full
+            await listener.publish("omnistream/hall/in/command", json.dumps({"command": "cancel"}))
+            _, cut = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/interrupted", timeout=10)
+            assert cut["status"] == "cancelled" and cut["reason"] == "cancelled over MQTT"
+            assert hall.session.context.steps_after_cancel <= 1
+            await listener.publish("omnistream/hall/in/text", "And now?")
+            _, answer = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/answer", timeout=30)
+            assert answer["status"] == "completed" and len(answer["text"].split()) == WORDS
     finally:
-        await bridge.close()
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
         device.kill()
         device.wait()
         await listener.stop()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,10 @@ import numpy as np
 import pytest
 
 from app.live import SessionManager
-from app.mqtt_bridge import BridgeOptions, MqttBridge, parse_broker
+from app.mqtt_bridge import BridgeOptions, parse_broker
 from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig
-from tests.servers import MOSQUITTO, Listener, Mosquitto
+from tests.servers import MOSQUITTO, Listener, Mosquitto, running_bridge
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed (apt)")
 
@@ -39,23 +38,13 @@ async def _until(predicate: Callable[[], bool], timeout: float = 20) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-@contextlib.asynccontextmanager
-async def running_bridge(port: int, *, max_sessions: int = 4, prefix: str = "omnistream") -> AsyncIterator[MqttBridge]:
+def cascade_bridge(port: int, *, max_sessions: int = 4, prefix: str = "omnistream") -> Any:
+    """The bridge on a text-only cascade engine with short answers and quick reconnects."""
     config = EngineConfig(
         backend="cascade", speech=False, options=SessionOptions(response=ResponseOptions(max_new_tokens=16))
     )
-    manager = SessionManager(config, max_sessions=max_sessions)
     options = BridgeOptions(port=port, prefix=prefix, reconnect_min_s=0.1, reconnect_max_s=0.5, keepalive_s=5)
-    bridge = MqttBridge(manager, options)
-    task = asyncio.create_task(bridge.run())
-    try:
-        yield bridge
-    finally:
-        await bridge.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await manager.close_all()
+    return running_bridge(SessionManager(config, max_sessions=max_sessions), options)
 
 
 async def _ask(listener: Listener, session: str, question: str, prefix: str = "omnistream") -> dict[str, Any]:
@@ -91,7 +80,7 @@ def test_broker_spec_parsing() -> None:
 async def test_text_query_streams_deltas_and_the_answer(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()
-    async with running_bridge(broker.port) as bridge:
+    async with cascade_bridge(broker.port) as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 10)
         answer = await _ask(listener, "kitchen", "What do you see right now?")
         deltas = listener.payloads("omnistream/kitchen/out/delta")
@@ -112,7 +101,7 @@ async def test_text_query_streams_deltas_and_the_answer(broker: Mosquitto) -> No
 async def test_bad_input_is_reported_and_the_session_goes_on(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()
-    async with running_bridge(broker.port) as bridge:
+    async with cascade_bridge(broker.port) as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 10)
         errors = "omnistream/cam/out/error"
         await listener.publish("omnistream/cam/in/frame", b"this is not a jpeg")
@@ -146,7 +135,7 @@ async def test_bad_input_is_reported_and_the_session_goes_on(broker: Mosquitto) 
 async def test_session_limit_refuses_clearly_under_a_nested_prefix(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()
-    async with running_bridge(broker.port, max_sessions=1, prefix="home/omni") as bridge:
+    async with cascade_bridge(broker.port, max_sessions=1, prefix="home/omni") as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 10)
         await listener.publish("home/omni/first/in/command", json.dumps({"command": "start"}))
         await listener.wait_for(lambda t, p: t == "home/omni/first/out/status" and p["state"] == "open")
@@ -159,7 +148,7 @@ async def test_session_limit_refuses_clearly_under_a_nested_prefix(broker: Mosqu
 
 
 async def test_bridge_reconnects_after_the_broker_restarts(broker: Mosquitto) -> None:
-    async with running_bridge(broker.port) as bridge:
+    async with cascade_bridge(broker.port) as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 10)
         listener = Listener(broker.port)
         await listener.start()
@@ -182,7 +171,7 @@ async def test_bridge_reconnects_after_the_broker_restarts(broker: Mosquitto) ->
 async def test_broker_down_at_start_is_logged_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="app.mqtt_bridge")
     broker = Mosquitto.anonymous(tmp_path)
-    async with running_bridge(broker.port) as bridge:
+    async with cascade_bridge(broker.port) as bridge:
         await _until(lambda: any("unreachable" in r.getMessage() for r in caplog.records))
         line = next(r.getMessage() for r in caplog.records if "unreachable" in r.getMessage())
         assert f"127.0.0.1:{broker.port}" in line and "retrying" in line

@@ -22,10 +22,10 @@ import pytest
 
 from app.limits import RateLimits
 from app.live import SessionManager
-from app.mqtt_bridge import BridgeOptions, MqttBridge, TlsOptions
+from app.mqtt_bridge import BridgeOptions, TlsOptions
 from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig
-from tests.servers import MOSQUITTO, Mosquitto
+from tests.servers import MOSQUITTO, Mosquitto, running_bridge
 
 TOOLS = (MOSQUITTO, shutil.which("mosquitto_passwd"), shutil.which("openssl"))
 pytestmark = pytest.mark.skipif(
@@ -93,25 +93,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     b.stop()
 
 
-@contextlib.asynccontextmanager
-async def running_bridge(broker: TlsBroker, **options: Any) -> AsyncIterator[MqttBridge]:
+def cascade_bridge(broker: TlsBroker, **options: Any) -> Any:
+    """The bridge on a text-only cascade engine, connecting to ``broker`` with ``options`` (credentials, TLS)."""
     config = EngineConfig(
         backend="cascade", speech=False, options=SessionOptions(response=ResponseOptions(max_new_tokens=8))
     )
-    manager = SessionManager(config, max_sessions=2)
-    bridge = MqttBridge(
-        manager, BridgeOptions(port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.3, keepalive_s=5, **options)
-    )
-    task = asyncio.create_task(bridge.run())
-    try:
-        yield bridge
-        assert not task.done(), "the bridge's run() ended"  # it retries; it never gives up or crashes
-    finally:
-        await bridge.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await manager.close_all()
+    bridge_options = BridgeOptions(port=broker.port, reconnect_min_s=0.1, reconnect_max_s=0.3, keepalive_s=5, **options)
+    return running_bridge(SessionManager(config, max_sessions=2), bridge_options)
 
 
 @contextlib.asynccontextmanager
@@ -154,7 +142,7 @@ async def test_tls_with_credentials_end_to_end_with_rate_limited_frames(broker: 
     limits = RateLimits(max_fps=2)
     tls = TlsOptions(ca_file=broker.ca)
     async with (
-        running_bridge(broker, username=USER, password=PASSWORD, tls=tls, limits=limits) as bridge,
+        cascade_bridge(broker, username=USER, password=PASSWORD, tls=tls, limits=limits) as bridge,
         device(broker) as (client, received),
     ):
         await asyncio.wait_for(bridge.connected.wait(), 20)
@@ -176,7 +164,7 @@ async def test_tls_with_credentials_end_to_end_with_rate_limited_frames(broker: 
 async def test_wrong_password_is_reported_and_retried(broker: TlsBroker, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="app.mqtt_bridge")
     tls = TlsOptions(ca_file=broker.ca)
-    async with running_bridge(broker, username=USER, password="wrong", tls=tls) as bridge:
+    async with cascade_bridge(broker, username=USER, password="wrong", tls=tls) as bridge:
         refusals = lambda: [r for r in caplog.records if "refused the credentials" in r.getMessage()]  # noqa: E731
         await _until(lambda: len(refusals()) >= 2, timeout=20)  # reported, then tried again
         line = refusals()[0].getMessage()
@@ -186,11 +174,11 @@ async def test_wrong_password_is_reported_and_retried(broker: TlsBroker, caplog:
 
 
 async def test_untrusted_certificate_fails_clearly_and_insecure_mode_connects(broker: TlsBroker) -> None:
-    async with running_bridge(broker, username=USER, password=PASSWORD, tls=TlsOptions()) as bridge:  # system CAs
+    async with cascade_bridge(broker, username=USER, password=PASSWORD, tls=TlsOptions()) as bridge:  # system CAs
         message = await _until(lambda: bridge.last_error, timeout=20)
         assert "TLS handshake failed" in message and "CERTIFICATE_VERIFY_FAILED" in message
         assert not bridge.connected.is_set()
-    async with running_bridge(broker, username=USER, password=PASSWORD, tls=TlsOptions(insecure=True)) as bridge:
+    async with cascade_bridge(broker, username=USER, password=PASSWORD, tls=TlsOptions(insecure=True)) as bridge:
         await asyncio.wait_for(bridge.connected.wait(), 20)
         assert bridge.last_error is None
 
