@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eval.loader import Annotations, item_at
+from eval.loader import Annotations, Item, item_at
+from eval.replay import POLL_AFTER_GT_S, poll_prompt
 
 
 class ResultsLog:
@@ -59,11 +60,25 @@ class ResultsLog:
             self.records[record["uid"]] = dict(record)
 
 
-def official_answer(record: Mapping[str, Any]) -> Any:
+def closing_poll(item: Item) -> list[dict[str, Any]]:
+    """The last poll the official protocol makes for an instruction that never fired: asked at the ground-truth time
+    + 4 s, answered with nothing (the engine said nothing). The official harness always records at least that poll,
+    and ``count.py`` reads ``dialog_history[-1]``; 4 s off the ground truth, it scores as not on time, as our own
+    scoring of an empty history does."""
+    t = float(item.gt_time_s or 0.0) + POLL_AFTER_GT_S
+    return [
+        {"role": "user", "time": t, "content": poll_prompt(item)},
+        {"role": "assistant", "time": t, "content": ""},
+    ]
+
+
+def official_answer(record: Mapping[str, Any], item: Item) -> Any:
     """What the official scripts expect under the model's name: the answer string, or for proactive items
-    ``{"answered": time or false, "dialog_history": [{role, time, content}, …]}``."""
+    ``{"answered": time or false, "dialog_history": [{role, time, content}, …]}`` (never empty: see
+    ``closing_poll``)."""
     if record["kind"] == "proactive":
-        return {"answered": record.get("answered") or False, "dialog_history": list(record["dialog_history"])}
+        history = list(record["dialog_history"]) or closing_poll(item)
+        return {"answered": record.get("answered") or False, "dialog_history": history}
     return record["response"]
 
 
@@ -80,7 +95,7 @@ def write_official(
             continue
         data = copy.deepcopy(ann.data)
         for item, record in answered:
-            item_at(data, item.path)[model] = official_answer(record)
+            item_at(data, item.path)[model] = official_answer(record, item)
         path = out_dir / f"{Path(ann.file).stem}_output_{model}.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -127,3 +127,50 @@ def test_results_log_resumes_and_survives_a_torn_line(tmp_path: Path) -> None:
     assert again.finished() == {"a"} and again.torn_lines == 1
     again.append({"uid": "c", "skipped": None})
     assert ResultsLog(path).finished() == {"a", "c"}
+
+
+def _count_py_proactive(data: list, model: str) -> list[tuple[bool, bool]]:
+    """The official ``count.py`` rules for proactive items, per question: counted when the model's key is there; on time
+    when the last ``dialog_history`` entry is within -2…+2 s of the ground truth; right when, on time, that entry
+    contains the ground-truth output (case-sensitive). It reads ``history[-1]`` unguarded."""
+    out = []
+    for entry in data:
+        for question in entry["questions"]:
+            if model not in question:
+                continue
+            gt = sum(int(x) * 60**i for i, x in enumerate(reversed(question["ground_truth_time_stamp"].split(":"))))
+            last = question[model]["dialog_history"][-1]
+            on_time = -2 <= last["time"] - gt <= 2
+            out.append((on_time, on_time and question["ground_truth_output"] in last["content"]))
+    return out
+
+
+def test_never_fired_instruction_is_written_as_the_official_harness_writes_it(tmp_path: Path) -> None:
+    """An instruction that never fired has an empty history in our log; the official copy carries the last poll the
+    official protocol makes (ground truth + 4 s, nothing said), so count.py reads it, and both score it wrong."""
+    data = [{"video_path": "v.mp4", "questions": [_po("00:00:10", "go"), _po("00:00:20", "stop"),
+                                                  _po("00:00:30", "red"), _po("00:00:40", "blue")]}]  # fmt: skip
+    ann = parse_annotations("p.json", data)
+    fired = [{"role": "assistant", "time": 21.0, "content": "stop"}]
+    late = [{"role": "assistant", "time": 33.0, "content": "red"}]
+    polled = [{"role": "user", "time": 44, "content": "now?"}, {"role": "assistant", "time": 44, "content": "no"}]
+    histories = [[], fired, late, polled]
+    records = [make_record(i, response=h[-1]["content"] if h else "", dialog_history=h,
+                           answered=h[-1]["time"] if h else False, status="proactive")
+               for i, h in zip(ann.items, histories, strict=True)]  # fmt: skip
+    assert records[0]["dialog_history"] == [] and records[0]["official"] is False
+    (path,) = write_official([ann], {r["uid"]: r for r in records}, "m", tmp_path)
+    written = json.loads(path.read_text())
+    never = written[0]["questions"][0]["m"]
+    assert never["answered"] is False
+    poll = 'When it turns, output "go". Is it the right time to output "go"? You can only answer yes or no.'
+    assert [(h["role"], h["time"], h["content"]) for h in never["dialog_history"]] == [
+        ("user", 14.0, poll), ("assistant", 14.0, "")]  # fmt: skip
+    assert written[0]["questions"][1]["m"]["dialog_history"] == fired  # fired histories are written as they are
+    official = _count_py_proactive(written, "m")
+    assert official == [(False, False), (True, True), (False, False), (False, False)]
+    assert [right for _, right in official] == [r["official"] for r in records]
+    report = build_report(records, [], {"model": "m"})
+    assert report["scores"]["tasks"]["PO"]["official_correct"] == sum(right for _, right in official) == 1
+    with pytest.raises(IndexError):  # what count.py did on the empty history we used to write
+        _count_py_proactive([{"questions": [{**data[0]["questions"][0], "m": {"dialog_history": []}}]}], "m")
