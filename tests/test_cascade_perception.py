@@ -118,7 +118,7 @@ def test_scene_log_keeps_one_entry_per_text_and_colour_span(reader: TextReader) 
     log.add_speech(4.0, 5.5, "  boarding   now ")
     lines = [e.line() for e in log.entries()]
     assert lines == [
-        "[0.0-2.5s] text on screen: 'GATE 7'",
+        "[0.0-2.5s] text on screen (centre): 'GATE 7'",
         "[0.0-2.5s] colours: blue 98% whole frame",
         "[3.0s] scene change: the picture cut to a different view",
         "[3.0-4.5s] colours: green 100% whole frame",
@@ -149,10 +149,10 @@ def test_scene_log_spans_survive_jitter_and_restart_after_gaps() -> None:
     for obs in timeline:
         log.add_observation(obs)
     assert [e.line() for e in log.entries()] == [
-        "[0.0-1.0s] text on screen: 'GATE 7'",
+        "[0.0-1.0s] text on screen (centre): 'GATE 7'",
         "[0.0-5.0s] colours: red 50% left, blue 40% right",
         "[0.0-0.5s] movement: something moved (left, right)",
-        "[5.0s] text on screen: 'GATE 7'",
+        "[5.0s] text on screen (centre): 'GATE 7'",
         "[5.0s] movement: something moved (centre)",
     ]
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+COLOURS = frozenset(
+    ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "brown", "white", "gray", "black")
+)
 THUMB_SIZE = (64, 36)  # (width, height) the frame is shrunk to before classifying pixels
 
 # OpenCV hue runs 0..179; each chromatic name owns the hue range [low, high).

@@ -1,20 +1,34 @@
-"""Per-frame perception: colours, movement and scene cuts on every frame; OCR only when the picture has changed.
+"""Per-frame perception: colours, movement and scene cuts on every frame; OCR and recognition models when due.
 
 OCR costs far more than the rest, so a frame is read only when it is the first one, when the scene cut, when enough
 of the picture changed since the last frame that was read, or when ``ocr_interval_s`` has passed since then.
+The recognition models (objects, whole-frame labels, people) each run on their own ``Schedule``: at most every
+``*_interval_s`` of stream time, within ``model_core_share`` of a core, again on a cut or a changed picture, else
+every ``vision_refresh_s``. The classifier also names each new or moved box (at most ``classify_boxes`` a frame).
+A model that throws on a frame is skipped for that frame; the problem is returned in ``Observation.problems``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 from engine.backends.cascade.colours import ColourRegion, dominant_colours, place
+from engine.backends.cascade.objects import SeenObject, seen_objects
 from engine.backends.cascade.ocr import TextLine, TextReader
+from engine.backends.cascade.people import SeenPerson, seen_people
+from engine.backends.cascade.vision_models import Schedule, VisionModels
+from engine.vision.types import Box, Detection, Label
 from streams.items import VideoFrame
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _CHANGE_SIZE = (160, 90)  # (width, height) of the grey thumbnail compared between frames
 
@@ -27,6 +41,14 @@ class PerceptionConfig:
     pixel_delta: int = 24  # grey-level difference that counts as a changed pixel
     motion_fraction: float = 0.02  # share of pixels changed since the previous frame that counts as movement
     scene_distance: float = 0.35  # Bhattacharyya distance of colour histograms that counts as a scene change
+    detect_interval_s: float = 0.5  # the object detector runs at most this often (stream seconds)
+    classify_interval_s: float = 2.0  # the whole frame is labelled by the image classifier at most this often
+    people_interval_s: float = 1.0  # the people models (face, pose) run at most this often
+    vision_refresh_s: float = 4.0  # a recognition model reruns this often even when the picture has not changed
+    vision_change_fraction: float = 0.01  # share of pixels changed since a model's last run that makes it rerun
+    model_core_share: float = 0.25  # each model's interval stretches so its measured cost stays within this share
+    classify_boxes: int = 3  # new or moved boxes the classifier names per frame (largest first)
+    min_object_score: float = 0.35  # detections less sure than this are not logged
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +63,11 @@ class Observation:
     texts: tuple[TextLine, ...] | None
     ocr_ms: float
     total_ms: float
+    objects: tuple[SeenObject, ...] | None = None  # None: the detector did not run on this frame
+    labels: tuple[Label, ...] | None = None  # the classifier's names for the whole frame; None: it did not run
+    people: tuple[SeenPerson, ...] | None = None  # None: the people models did not run
+    problems: tuple[tuple[str, str], ...] = ()  # (model, what went wrong) for each model that failed on this frame
+    vision_ms: float = 0.0
 
 
 def _check(frame: VideoFrame) -> np.ndarray:
@@ -57,9 +84,19 @@ def _check(frame: VideoFrame) -> np.ndarray:
 class Perceiver:
     """Change-tracking perception for one stream (not thread-safe: one ingest thread per context)."""
 
-    def __init__(self, reader: TextReader, config: PerceptionConfig | None = None) -> None:
+    def __init__(
+        self, reader: TextReader, config: PerceptionConfig | None = None, models: VisionModels | None = None
+    ) -> None:
         self.reader = reader
         self.config = config or PerceptionConfig()
+        self.models = models or VisionModels()
+        cfg = self.config
+        self.schedules = {
+            "detector": Schedule(cfg.detect_interval_s, cfg.model_core_share, cfg.vision_refresh_s),
+            "classifier": Schedule(cfg.classify_interval_s, cfg.model_core_share, cfg.vision_refresh_s),
+            "people": Schedule(cfg.people_interval_s, cfg.model_core_share, cfg.vision_refresh_s),
+        }
+        self._boxes: list[tuple[Detection, Sequence[Label]]] = []  # last detections and the classifier's names
         self._prev_grey: np.ndarray | None = None
         self._prev_hist: np.ndarray | None = None
         self._ocr_grey: np.ndarray | None = None
@@ -109,6 +146,9 @@ class Perceiver:
             self._ocr_grey, self._ocr_t = grey, frame.t
             self.ocr_runs += 1
         self.frames += 1
+        vision_started = time.perf_counter()
+        vision = self._recognise(frame.t, image, grey, scene_change)
+        vision_ms = (time.perf_counter() - vision_started) * 1000
         return Observation(
             t=frame.t,
             colours=tuple(dominant_colours(image)),
@@ -118,4 +158,94 @@ class Perceiver:
             texts=texts,
             ocr_ms=round(ocr_ms, 2),
             total_ms=round((time.perf_counter() - started) * 1000, 2),
+            objects=vision.objects,
+            labels=vision.labels,
+            people=vision.people,
+            problems=tuple(vision.problems),
+            vision_ms=round(vision_ms, 2),
         )
+
+    def _due(self, name: str, t: float, grey: np.ndarray, cut: bool) -> bool:
+        schedule = self.schedules[name]
+        if schedule.grey is None:
+            return True
+        changed = float(self._changed(grey, schedule.grey).mean()) >= self.config.vision_change_fraction
+        return schedule.due(t, changed, cut)
+
+    def _run(self, name: str, t: float, grey: np.ndarray | None, call: Callable[[], T], problems: list) -> T | None:
+        """``call()``, timed into the model's schedule unless ``grey`` is None (a box named between whole-frame
+        runs); None, and the problem noted, when it raised."""
+        started = time.perf_counter()
+        try:
+            result: T | None = call()
+        except Exception as exc:  # a model failing on one frame must not end the stream
+            message = f"{name} failed on the frame at {t:.2f} s: {type(exc).__name__}: {exc}"
+            log.warning("%s", message)
+            problems.append((name, message))
+            return None  # not counted as a run: the model tries again on the next frame
+        if grey is not None:
+            self.schedules[name].ran(t, grey, time.perf_counter() - started)
+        return result
+
+    def _recognise(self, t: float, image: np.ndarray, grey: np.ndarray, cut: bool) -> _Vision:
+        models, cfg = self.models, self.config
+        vision = _Vision()
+        if models.detector is not None and self._due("detector", t, grey, cut):
+            found = self._run("detector", t, grey, lambda: models.detector.detect(image), vision.problems)
+            if found is not None:
+                kept = [d for d in found if d.score >= cfg.min_object_score]
+                finer = self._name_boxes(t, image, kept, vision.problems)
+                vision.objects = seen_objects(image, kept, finer)
+        classifier = models.classifier
+        if classifier is not None and self._due("classifier", t, grey, cut):
+            vision.labels = self._run("classifier", t, grey, lambda: classifier.classify(image), vision.problems)
+        if models.people is not None and self._due("people", t, grey, cut):
+            found_people = self._run("people", t, grey, lambda: models.people.find(image), vision.problems)
+            if found_people is not None:
+                vision.people = seen_people(found_people, image.shape[1], image.shape[0])
+        return vision
+
+    def _name_boxes(
+        self, t: float, image: np.ndarray, kept: list[Detection], problems: list
+    ) -> dict[int, Sequence[Label]]:
+        """The classifier's names for each detection: reused for a box that barely moved, else computed for the
+        ``classify_boxes`` largest new ones."""
+        classifier = self.models.classifier
+        finer: dict[int, Sequence[Label]] = {}
+        fresh = []
+        for index, detection in enumerate(kept):
+            before = next(
+                (n for d, n in self._boxes if d.label == detection.label and iou(d.box, detection.box) > 0.6), None
+            )
+            if before is not None:
+                finer[index] = before
+            else:
+                fresh.append(index)
+        if classifier is not None:
+            fresh.sort(key=lambda i: -kept[i].box.width * kept[i].box.height)
+            for index in fresh[: self.config.classify_boxes]:
+                box = kept[index].box
+                labels = self._run("classifier", t, None, lambda box=box: classifier.classify(image, box), problems)
+                if labels is None:
+                    break
+                finer[index] = labels
+        self._boxes = [(d, finer.get(i, ())) for i, d in enumerate(kept)]
+        return finer
+
+
+@dataclass(slots=True)
+class _Vision:
+    objects: tuple[SeenObject, ...] | None = None
+    labels: tuple[Label, ...] | None = None
+    people: tuple[SeenPerson, ...] | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / (a.width * a.height + b.width * b.height - inter)

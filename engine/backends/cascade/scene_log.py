@@ -1,9 +1,13 @@
 """A timestamped log of what the stream showed and said, deduplicated, with retrieval for a question.
 
 Observations become entries that span time: text on screen is one entry from when it appeared until it was last
-seen, the colour layout one entry for as long as it stays the same, movement one entry while it lasts, a scene cut a
-point entry, and each transcript one speech entry. Retrieval keeps the entries that overlap the question's context
-window and ranks them by word overlap with the question, the kind of thing it asks about, and recency.
+seen (with where it sits), the colour layout one entry for as long as it stays the same, movement one entry while it
+lasts, a scene cut a point entry, and each transcript one speech entry. Each object the detector finds is tracked
+across frames (same concept, overlapping boxes) as one entry from when it appeared until it was last seen (a track
+that goes unseen for ``leave_after_s`` has left; a cut ends every track); the count of objects per concept, the
+classifier's names for the whole picture and the people with their pose facts are entries that last while they stay
+the same. Retrieval keeps the entries that overlap the question's context window and ranks them by word overlap with
+the question, the objects and kinds it names, the kind of thing it asks about, and recency.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Literal
 
-from engine.backends.cascade.perception import Observation
+from engine.backends.cascade.objects import SeenObject, where
+from engine.backends.cascade.people import SeenPerson
+from engine.backends.cascade.perception import Observation, iou
+from engine.backends.cascade.vocabulary import CONCEPTS, concept_of, concepts_in, kinds_in
 from engine.backends.cascade.words import content_words, wordset
+from engine.vision.types import Box
 
-Kind = Literal["text", "colour", "motion", "scene", "speech"]
+Kind = Literal["text", "colour", "motion", "scene", "speech", "object", "count", "labels", "people"]
+Facts = SeenObject | tuple[SeenPerson, ...] | dict[str, int] | None
 
 _LABELS: dict[str, str] = {
     "text": "text on screen",
@@ -26,6 +35,10 @@ _LABELS: dict[str, str] = {
     "motion": "movement",
     "scene": "scene change",
     "speech": "heard",
+    "object": "object",
+    "count": "counts",
+    "labels": "whole picture looks like",
+    "people": "people",
 }
 # Question words that point at one kind of observation.
 _CUES: dict[str, frozenset[str]] = {
@@ -43,9 +56,23 @@ _CUES: dict[str, frozenset[str]] = {
     ),
     "motion": wordset("move moving motion movement run walk happen happening action going still static"),
     "scene": wordset("scene change changed cut switch happen happened new begin start"),
+    "object": wordset(
+        "object thing item animal holding hold front table left right top bottom centre middle where many number "
+        "count kind type"
+    ),
+    "count": wordset("many number count several multiple"),
+    "people": wordset(
+        "person people someone somebody man woman men women anyone who wave waving raise raising hand hands sit "
+        "sitting stand standing face many"
+    ),
+    "labels": wordset("object thing animal kind type"),
 }
 _GENERAL = wordset("describe description happen happening going everything summary summarise summarize anything notice")
 _SAME_TEXT = 0.8  # similarity above which two OCR readings are the same text (recogniser jitter)
+
+
+_MIN_LABEL = 0.1  # whole-frame classifier names less sure than this are not logged
+_TRACK_IOU = 0.2  # a detection continues a track of the same concept whose box overlaps it this much
 
 
 @dataclass(slots=True)
@@ -54,11 +81,18 @@ class Entry:
     content: str
     start: float
     end: float
+    where: str = ""  # where in the frame (text and objects)
+    facts: Facts = None  # the object, people or counts behind the entry
 
     def line(self) -> str:
         span = f"{self.start:.1f}s" if self.end - self.start < 0.05 else f"{self.start:.1f}-{self.end:.1f}s"
         body = f"'{self.content}'" if self.kind in ("text", "speech") else self.content
-        return f"[{span}] {_LABELS[self.kind]}: {body}"
+        label = f"{_LABELS[self.kind]} ({self.where})" if self.kind == "text" and self.where else _LABELS[self.kind]
+        return f"[{span}] {label}: {body}"
+
+    @property
+    def concept(self) -> str:
+        return self.facts.concept if isinstance(self.facts, SeenObject) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +103,11 @@ class Evidence:
     relevant: int
 
 
+def _parents(concept: str) -> tuple[str, ...]:
+    known = CONCEPTS.get(concept)
+    return known.parents if known else ()
+
+
 def _same_text(a: str, b: str) -> bool:
     return SequenceMatcher(None, a.lower(), b.lower()).ratio() >= _SAME_TEXT
 
@@ -76,7 +115,7 @@ def _same_text(a: str, b: str) -> bool:
 class SceneLog:
     """Thread-safe: one thread adds observations and speech while another retrieves."""
 
-    def __init__(self, max_entries: int = 20_000, motion_gap_s: float = 1.5) -> None:
+    def __init__(self, max_entries: int = 20_000, motion_gap_s: float = 1.5, leave_after_s: float = 1.0) -> None:
         self._entries: deque[Entry] = deque(maxlen=max_entries)
         self._lock = threading.Lock()
         self._texts: list[Entry] = []
@@ -85,6 +124,11 @@ class SceneLog:
         self._motion: Entry | None = None
         self._motion_places: list[str] = []
         self.motion_gap_s = motion_gap_s
+        self.leave_after_s = leave_after_s
+        self._tracks: list[Entry] = []  # objects still in view
+        self._last_t = -math.inf  # time of the latest observation
+        self._last_t_seen = -math.inf  # time up to which the tracks seen by the latest detector run are extended
+        self._spans: dict[str, Entry | None] = {"count": None, "labels": None, "people": None}
 
     def _add(self, entry: Entry) -> Entry:
         self._entries.append(entry)
@@ -92,7 +136,7 @@ class SceneLog:
 
     def add_observation(self, obs: Observation) -> None:
         with self._lock:
-            t = obs.t
+            t = self._last_t = obs.t
             if obs.scene_change:
                 self._add(Entry("scene", "the picture cut to a different view", t, t))
             self._update_texts(obs)
@@ -105,6 +149,66 @@ class SceneLog:
                 self._colour_key = key
             if obs.motion_where and not obs.scene_change:
                 self._update_motion(t, obs.motion_where)
+            if obs.scene_change:
+                self._tracks = []
+                self._spans = dict.fromkeys(self._spans)
+            self._update_objects(obs)
+            if obs.labels is not None:
+                named = [f"{label.name} ({concept_of(label.name) or 'other'})" for label in obs.labels[:3]]
+                kept = ", ".join(n for n, label in zip(named, obs.labels, strict=False) if label.score >= _MIN_LABEL)
+                self._span("labels", kept, t, None)
+            elif self._spans["labels"] is not None:
+                self._spans["labels"].end = t
+            if obs.people is not None:
+                people = obs.people
+                described = f"{len(people)}: " + "; ".join(p.describe() for p in people) if people else ""
+                self._span("people", described, t, people)
+            elif self._spans["people"] is not None:
+                self._spans["people"].end = t
+
+    def _span(self, kind: Kind, content: str, t: float, facts: Facts) -> None:
+        """Extend the open entry of ``kind`` if it says the same, else open a new one (none for empty content)."""
+        current = self._spans[kind]
+        if current is not None and current.content == content:
+            current.end = t
+        else:
+            self._spans[kind] = self._add(Entry(kind, content, t, t, facts=facts)) if content else None
+
+    def _update_objects(self, obs: Observation) -> None:
+        t = obs.t
+        if obs.objects is None:  # the detector did not run: what it saw last is taken to still be there
+            for track in self._tracks:
+                if track.end >= self._last_t_seen:
+                    track.end = t
+            self._last_t_seen = t
+            if self._spans["count"] is not None:
+                self._spans["count"].end = t
+            return
+        self._last_t_seen = t
+        still: list[Entry] = []
+        open_tracks = list(self._tracks)
+        for seen in sorted(obs.objects, key=lambda o: -o.score):
+            box = Box(*seen.box)
+
+            def overlap(track: Entry, box: Box = box) -> float:
+                assert isinstance(track.facts, SeenObject)
+                return iou(Box(*track.facts.box), box)
+
+            candidates = [tr for tr in open_tracks if tr.concept == seen.concept and overlap(tr) >= _TRACK_IOU]
+            track = max(candidates, key=overlap, default=None)
+            if track is None:
+                track = self._add(Entry("object", seen.describe(), t, t, where=seen.where, facts=seen))
+            else:
+                open_tracks.remove(track)
+                track.end, track.content, track.where, track.facts = t, seen.describe(), seen.where, seen
+            still.append(track)
+        # a track missed by one run is kept a little (detectors flicker); one unseen for longer has left
+        self._tracks = still + [tr for tr in open_tracks if t - tr.end < self.leave_after_s]
+        counts: dict[str, int] = {}
+        for seen in obs.objects:
+            counts[seen.concept] = counts.get(seen.concept, 0) + 1
+        described = ", ".join(f"{n} {concept}" for concept, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        self._span("count", described, t, counts)
 
     def _update_motion(self, t: float, where: str) -> None:
         current = self._motion
@@ -126,7 +230,7 @@ class SceneLog:
         for line in obs.texts:
             match = next((e for e in self._texts if _same_text(e.content, line.text)), None)
             if match is None:
-                match = self._add(Entry("text", line.text, obs.t, obs.t))
+                match = self._add(Entry("text", line.text, obs.t, obs.t, where=where(line.x, line.y)))
             else:
                 match.end = obs.t
                 self._texts.remove(match)
@@ -142,6 +246,14 @@ class SceneLog:
         with self._lock:
             self._add(Entry("speech", text, start, end))
 
+    def in_view(self) -> tuple[list[SeenObject], tuple[SeenPerson, ...] | None]:
+        """The objects and the people (None: no people model ran yet) seen in the latest observation."""
+        with self._lock:
+            objects = [tr.facts for tr in self._tracks if tr.end >= self._last_t and isinstance(tr.facts, SeenObject)]
+            span = self._spans["people"]
+            people = span.facts if span is not None and span.end >= self._last_t else None
+        return objects, people if isinstance(people, tuple) else None
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
@@ -149,7 +261,7 @@ class SceneLog:
     def entries(self) -> list[Entry]:
         """A copy of every entry, in the order they were logged."""
         with self._lock:
-            return [Entry(e.kind, e.content, e.start, e.end) for e in self._entries]
+            return [Entry(e.kind, e.content, e.start, e.end, e.where, e.facts) for e in self._entries]
 
     def window(self, t: float, context_seconds: float | None) -> list[Entry]:
         """Entries overlapping ``[t - context_seconds, t]``; everything up to ``t`` when ``context_seconds`` is None."""
@@ -162,10 +274,26 @@ class SceneLog:
         """The ``limit`` most useful entries for ``question`` within the window, in time order."""
         candidates = self.window(t, context_seconds)
         asked = content_words(question)
+        named = concepts_in(question)
+        kinds = kinds_in(question)
         general = not asked or bool(asked & _GENERAL)
         cued = set(_CUES) if general else {kind for kind, cues in _CUES.items() if asked & cues}
+        if named or kinds:
+            cued |= {"object", "count", "labels"}
+        if "person" in named:
+            cued.add("people")
+
+        def about(entry: Entry) -> float:
+            """1 for an object entry of a concept or kind the question names (as 'kitten' names a cat)."""
+            if entry.kind != "object":
+                return 0.0
+            assert isinstance(entry.facts, SeenObject)
+            concept = entry.facts.concept
+            return 1.0 if concept in named or (kinds and kinds & set(_parents(concept))) else 0.0
+
         relevance = {
-            id(e): len(asked & content_words(e.content)) + (0.5 if e.kind in cued else 0.0) for e in candidates
+            id(e): len(asked & content_words(e.content)) + about(e) + (0.5 if e.kind in cued else 0.0)
+            for e in candidates
         }
 
         def score(entry: Entry) -> float:

@@ -1,0 +1,62 @@
+"""The recognition models perception can use, each optional: what the cascade needs of them, and their schedule.
+
+``VisionModels`` holds whichever of the three loaded (a missing one is None and named in ``missing``). ``Schedule``
+decides for one model and one stream when it runs again: at most every ``interval_s`` of stream time, stretched so
+that its measured cost stays within ``core_share`` of one core, and, once the picture has stopped changing, only
+every ``refresh_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from engine.vision.types import Box, Detection, Label, Person
+
+
+class Detects(Protocol):
+    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
+
+
+class Classifies(Protocol):
+    def classify(self, rgb: np.ndarray, box: Box | None = None, top: int = 5) -> tuple[Label, ...]: ...
+
+
+class FindsPeople(Protocol):
+    def find(self, rgb: np.ndarray) -> list[Person]: ...
+
+
+@dataclass(slots=True)
+class VisionModels:
+    detector: Detects | None = None
+    classifier: Classifies | None = None
+    people: FindsPeople | None = None
+    missing: Sequence[str] = field(default_factory=tuple)  # "what is missing and why", one line per model
+
+
+@dataclass(slots=True)
+class Schedule:
+    """When one model runs next on one stream (stream seconds; costs in seconds of one core)."""
+
+    interval_s: float
+    core_share: float
+    refresh_s: float
+    last_t: float = float("-inf")
+    cost_s: float = 0.0
+    grey: np.ndarray | None = None
+    runs: int = 0
+
+    def due(self, t: float, changed: bool, cut: bool) -> bool:
+        if self.grey is None or cut:
+            return True
+        since = t - self.last_t
+        gap = max(self.interval_s, self.cost_s / self.core_share if self.core_share > 0 else 0.0)
+        return since >= gap and (changed or since >= self.refresh_s)
+
+    def ran(self, t: float, grey: np.ndarray, cost_s: float) -> None:
+        self.last_t, self.grey, self.runs = t, grey, self.runs + 1
+        # a running mean weighted to recent frames: one slow frame does not stall the model for long
+        self.cost_s = cost_s if self.runs == 1 else 0.7 * self.cost_s + 0.3 * cost_s
