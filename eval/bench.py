@@ -187,7 +187,8 @@ def _write_outputs(
     records: list[dict[str, Any]],
     meta: dict[str, Any],
 ) -> BenchResult:
-    report = build_report(records, problems, meta)
+    scenes = {i.uid: i.scene for a in annotations for i in a.items if i.scene is not None}
+    report = build_report(records, problems, meta, scenes)
     official = write_official(annotations, {r["uid"]: r for r in records}, config.model_name, config.out / "official")
     paths = write_report(report, config.out)
     return BenchResult(report, paths, official)

@@ -1,4 +1,4 @@
-"""``omnistream bench`` and ``omnistream gen-bench``: argparse subcommands, registered by ``add_commands``.
+"""``omnistream bench``, ``gen-bench`` and ``gen-bench-real``: argparse subcommands, registered by ``add_commands``.
 
 Each subcommand sets ``func`` (taking the parsed namespace, returning an exit status), as ``app/cli.py`` dispatches.
 """
@@ -136,6 +136,24 @@ def _cmd_gen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gen_real(args: argparse.Namespace) -> int:
+    from eval.generator_real import RealGenConfig, generate_real
+
+    try:
+        paths = generate_real(
+            RealGenConfig(
+                out=args.out, videos=args.videos, seed=args.seed, seconds=args.seconds,
+                size=(args.width, args.height), fps=args.fps,
+            )
+        )  # fmt: skip
+    except (ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    names = ", ".join(p.name for p in paths)
+    print(f"wrote {args.videos} videos and {names} to {args.out}")
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("bench", help="replay a StreamingBench-format benchmark through the engine and score it")
     p.add_argument("--data", type=Path, action="append", required=True, help="annotation JSON (repeatable)")
@@ -197,3 +215,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     g.add_argument("--noise", type=float, default=0.003, help="background noise level (difficulty)")
     g.add_argument("--wpm", type=int, default=150, help="speech rate, words per minute (difficulty)")
     g.set_defaults(func=_cmd_gen)
+
+    r = subparsers.add_parser(
+        "gen-bench-real",
+        help="write a StreamingBench-format suite made of real photos (skimage.data), with open questions and the "
+        "ground truth of every scene",
+    )
+    r.add_argument("--out", type=Path, required=True, help="folder for the videos and the annotation JSON")
+    r.add_argument("--videos", type=positive_int, default=12, help="number of videos (sequence, pairs, count, "
+                   "proactive in turn)")  # fmt: skip
+    r.add_argument("--seed", type=int, default=0, help="random seed (same seed, same suite)")
+    r.add_argument("--seconds", type=positive, default=30.0, help="length of each video (at least 24)")
+    r.add_argument("--width", type=positive_int, default=480, help="video width in pixels")
+    r.add_argument("--height", type=positive_int, default=360, help="video height in pixels")
+    r.add_argument("--fps", type=positive, default=4.0, help="frame rate of the written videos")
+    r.set_defaults(func=_cmd_gen_real)

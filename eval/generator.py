@@ -502,17 +502,17 @@ def _frames(scene: Scene, background: tuple[int, int, int]) -> Any:
 # ---------------------------------------------------------------- files
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-def _window(start: float, end: float) -> str:
+def window(start: float, end: float) -> str:
     s, e = int(start), int(end)
     return f"[{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d} - {e // 3600}:{e // 60 % 60:02d}:{e % 60:02d}]"
 
 
-class _Letters:
+class Letters:
     """Balanced answer letters: every block of four questions uses A, B, C and D once, in a seeded order."""
 
     def __init__(self, rng: np.random.Generator) -> None:
@@ -525,16 +525,14 @@ class _Letters:
         return self.block.pop()
 
 
-def _choice_record(
-    q: Question, slot: Slot, letters: _Letters, rng: np.random.Generator, prefix: bool
-) -> dict[str, Any]:
+def _choice_record(q: Question, slot: Slot, letters: Letters, rng: np.random.Generator, prefix: bool) -> dict[str, Any]:
     target = letters.next()
     distractors = [q.options[1 + int(i)] for i in rng.permutation(len(q.options) - 1)]
     options = [*distractors[:target], q.options[0], *distractors[target:]]
     return {
         "task_type": FILE_TASK_NAMES[q.task],
         "question": q.text,
-        "time_stamp": _clock(slot.at),
+        "time_stamp": clock(slot.at),
         "answer": "ABCD"[target],
         "options": [f"{'ABCD'[i]}. {o}" if prefix else o for i, o in enumerate(options)],
         "required_ability": "working memory",
@@ -572,7 +570,7 @@ def generate(config: GenConfig) -> list[Path]:
     root = Path(config.out)
     (root / "videos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(config.seed)
-    letters = _Letters(rng)
+    letters = Letters(rng)
     files: dict[str, list[Any]] = {k: [] for k in ("real", "omni", "sqa", "proactive", *_STREAM_FILES)}
     task_turn = {"real": 0, "omni": 0}
     for v in range(config.videos):
@@ -590,7 +588,7 @@ def generate(config: GenConfig) -> list[Path]:
                 record = _choice_record(q, slot, letters, rng, prefix=True)
                 files[kind].append(
                     {
-                        "time": _window(slot.start, slot.at),
+                        "time": window(slot.start, slot.at),
                         "questions": [record],
                         "video_categories": "synthetic",
                         "video_path": name,
@@ -602,7 +600,7 @@ def generate(config: GenConfig) -> list[Path]:
                 record = _choice_record(q, slot, letters, rng, prefix=k % 2 == 0)  # the official file mixes both
                 entries.append(
                     {
-                        "time": _window(slot.start, slot.at),
+                        "time": window(slot.start, slot.at),
                         "questions": [record],
                         "video_categories": "synthetic",
                         "video_path": name,
@@ -614,14 +612,14 @@ def generate(config: GenConfig) -> list[Path]:
                 record = {
                     "task_type": FILE_TASK_NAMES["PO"],
                     "question": q.text,
-                    "time_stamp": _clock(q.extra["time_stamp"]),
-                    "ground_truth_time_stamp": _clock(q.extra["ground_truth_time_stamp"]),
+                    "time_stamp": clock(q.extra["time_stamp"]),
+                    "ground_truth_time_stamp": clock(q.extra["ground_truth_time_stamp"]),
                     "ground_truth_output": q.extra["ground_truth_output"],
                     "required_ability": "working memory",
                 }
                 files["proactive"].append(
                     {
-                        "time": _window(slot.start, slot.at + 1),
+                        "time": window(slot.start, slot.at + 1),
                         "questions": [record],
                         "video_categories": "synthetic",
                         "video_path": name,

@@ -73,10 +73,15 @@ class Item:
     gt_time_s: float | None = None
     gt_output: str | None = None
     note: str = ""
+    scene: dict[str, Any] | None = field(default=None, compare=False)  # open questions: the ground truth shown
 
     @property
     def proactive(self) -> bool:
         return self.task.kind == "proactive"
+
+    @property
+    def open(self) -> bool:
+        return self.task.kind == "open"
 
     def prompt(self) -> str:
         """The question as posed to the session: the stem, then one ``A. …`` line per option."""
@@ -215,6 +220,11 @@ def _item(file: str, qpath: JsonPath, entry: dict[str, Any], question: Any, grou
         if gt_time < time_s:
             raise ValueError(f"ground-truth time {gt_time:.0f} s is before the instruction at {time_s:.0f} s")
         return Item(**common, gt_time_s=gt_time, gt_output=output.strip())
+    if task.kind == "open":
+        scene = question.get("scene")
+        if scene is not None and not isinstance(scene, dict):
+            raise ValueError(f"scene is a {type(scene).__name__}, not an object")
+        return Item(**common, scene=scene)
     options = question.get("options")
     if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) for o in options):
         raise ValueError("options must be a list of at least two strings")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.grounding import audit_records
 from eval.loader import Problem
 from eval.scoring import summarize
 from eval.tasks import CATEGORIES, CATEGORY_TITLES, TASKS
@@ -37,9 +38,13 @@ def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
 
 
 def build_report(
-    records: Iterable[Mapping[str, Any]], problems: Iterable[Problem], meta: Mapping[str, Any]
+    records: Iterable[Mapping[str, Any]],
+    problems: Iterable[Problem],
+    meta: Mapping[str, Any],
+    scenes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Scores, latency, skipped items and load problems of one run, as plain JSON data."""
+    """Scores, latency, skipped items and load problems of one run, as plain JSON data; with ``scenes`` (item id →
+    the ground truth of an open question's scene) also the grounding audit of the open answers."""
     records = list(records)
     scored = [r for r in records if not r.get("skipped")]
     skipped = [
@@ -48,7 +53,7 @@ def build_report(
         if r.get("skipped")
     ]
     ttft = [float(r["ttft_ms"]) for r in scored if r.get("ttft_ms") is not None]
-    return {
+    report = {
         "meta": dict(meta),
         "scores": summarize(scored),
         "ttft_ms": _percentiles(ttft),
@@ -57,6 +62,9 @@ def build_report(
         "problems": [{"file": p.file, "record": p.record, "message": p.message} for p in problems],
         "leaderboard": {"source": LEADERBOARD_SOURCE, "rows": {k: list(v) for k, v in LEADERBOARD.items()}},
     }
+    if scenes:
+        report["grounding"] = audit_records(scored, scenes)
+    return report
 
 
 def _cell(value: float | None) -> str:
@@ -85,6 +93,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += ["", f"Published rows ({report['leaderboard']['source']}):", ""]
     lines += ["| model | overall | real-time | omni-source | contextual |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for name, row in LEADERBOARD.items()]
+    if report.get("grounding"):
+        lines += _grounding_lines(report["grounding"])
     if report["skipped"]:
         lines += ["", f"## Skipped items ({len(report['skipped'])})", ""]
         lines += [f"- {s['file']} {s['record']} ({s['video']}): {s['reason']}" for s in report["skipped"]]
@@ -92,6 +102,24 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += ["", f"## Records not loaded ({len(report['problems'])})", ""]
         lines += [f"- {p['file']} {p['record']}: {p['message']}" for p in report["problems"]]
     return "\n".join(lines) + "\n"
+
+
+def _grounding_lines(g: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## Grounding of open answers", ""]
+    lines.append(
+        f"{g['open_answers']} open answers made {g['claims']} checkable claims: **{g['ungrounded']} ungrounded** "
+        f"({g['unchecked']} more could not be checked: counts of things the ground truth does not count)."
+    )
+    lines += ["", "| claim | checked | ungrounded |", "|---|---:|---:|"]
+    lines += [f"| {kind} | {b['claims']} | {b['ungrounded']} |" for kind, b in g["by_kind"].items()]
+    if g["ungrounded_claims"]:
+        lines += ["", "| time | question | claim | why | answer |", "|---:|---|---|---|---|"]
+        for c in g["ungrounded_claims"]:
+            answer = " ".join(str(c["response"]).split())[:160].replace("|", "/")
+            lines.append(
+                f"| {c['time_s']:.0f} s | {c['question']} | {c['kind']}: {c['value']} | {c['why']} | {answer} |"
+            )
+    return lines
 
 
 def plot(report: Mapping[str, Any], path: Path) -> Path:

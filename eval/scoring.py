@@ -98,8 +98,9 @@ def _bucket(records: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy (percent) overall, per category and per task, for the scored (not skipped) records."""
-    scored = [r for r in records if not r.get("skipped")]
+    """Accuracy (percent) overall, per category and per task, for the scored (not skipped) records; open questions
+    have no right letter and are left to the grounding audit."""
+    scored = [r for r in records if not r.get("skipped") and r.get("kind") != "open"]
     by_task: dict[str, list[Mapping[str, Any]]] = {t.code: [] for t in TASKS}
     for r in scored:
         by_task[r["task"]].append(r)

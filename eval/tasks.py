@@ -2,7 +2,8 @@
 
 Source: StreamingBench (Lin et al., arXiv 2411.03628), Table 1. The annotation files spell some tasks differently
 (``Object Recognition`` for Object Perception, ``Clips Summarize`` for Clips Summarization, …); ``task_for`` accepts
-both spellings.
+both spellings. ``OPEN`` is not one of the 18: an open question (no options) of the real-photo suite, scored by the
+grounding audit (``eval/grounding.py``) rather than by accuracy.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Category = Literal["real-time", "omni-source", "contextual"]
-Kind = Literal["choice", "proactive"]
+Kind = Literal["choice", "proactive", "open"]
 
 CATEGORIES: tuple[Category, ...] = ("real-time", "omni-source", "contextual")
 CATEGORY_TITLES: dict[Category, str] = {
@@ -51,11 +52,13 @@ TASKS: tuple[Task, ...] = (
     Task("PO", "Proactive Output", "Proactive Output", "contextual", "proactive"),
 )
 
+OPEN = Task("OQ", "Open Question", "Open Question", "real-time", "open")
+
 BY_CODE: dict[str, Task] = {t.code: t for t in TASKS}
 _BY_NAME: dict[str, Task] = {
-    **{t.file_name.casefold(): t for t in TASKS},
-    **{t.name.casefold(): t for t in TASKS},
-    **{t.code.casefold(): t for t in TASKS},
+    **{t.file_name.casefold(): t for t in (*TASKS, OPEN)},
+    **{t.name.casefold(): t for t in (*TASKS, OPEN)},
+    **{t.code.casefold(): t for t in (*TASKS, OPEN)},
 }
 
 
