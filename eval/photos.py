@@ -62,7 +62,7 @@ PHOTOS: dict[str, Photo] = {
                 Thing("spoon", ("grey",), (0.54, 0.16, 0.71, 0.82)),
             ),
             also=("coffee", "table", "plate"),
-            colours=("brown",),  # the wooden table, the coffee
+            colours=("brown", "black"),  # the wooden table and the coffee; the dark corner at the top left
         ),
         Photo(
             "astronaut",
