@@ -31,6 +31,7 @@ from engine.events import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TranscriptFailed,
 )
 
 PANELS = ("status", "conversation", "transcript", "decisions", "alerts", "metrics", "notices")
@@ -40,6 +41,7 @@ _KNOWN = (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TranscriptFailed,
     QueryAccepted,
     QueryIgnored,
     ResponseStarted,
@@ -53,6 +55,7 @@ _KNOWN = (
     Metrics,
     Error,
 )
+_HEARD_KEPT = 30
 _METRIC_LABELS = {
     "ttft_ms_last": "time to first token, last (ms)",
     "ttft_ms_p50": "time to first token, median (ms)",
@@ -87,10 +90,10 @@ class _State:
     session_id: str = ""
     backend: str = ""
     ended: str = ""
-    speaking: bool = False
+    speaking: str | None = None  # the turn id of the speech being heard
     onset: float | None = None
     turns: deque[_Turn] = field(default_factory=lambda: deque(maxlen=40))
-    transcript: deque[str] = field(default_factory=lambda: deque(maxlen=30))
+    transcript: dict[str, str] = field(default_factory=dict)  # turn id → its line, the latest _HEARD_KEPT
     decisions: deque[str] = field(default_factory=lambda: deque(maxlen=30))
     alerts: deque[str] = field(default_factory=lambda: deque(maxlen=30))
     watching: dict[str, str] = field(default_factory=dict)
@@ -138,14 +141,19 @@ class LiveView:
         elif isinstance(ev, SessionEnded):
             s.ended = ev.reason
         elif isinstance(ev, SpeechStarted):
-            s.speaking, s.onset = True, ev.t
+            s.speaking, s.onset = ev.turn_id, ev.t
         elif isinstance(ev, SpeechStopped):
-            s.speaking = False
+            if s.speaking == ev.turn_id:
+                s.speaking = None
         elif isinstance(ev, Transcript):
             if ev.text:
-                s.transcript.append(
-                    f'<div class="line"><span class="t">{ev.start:.1f}–{ev.end:.1f}s</span> {_e(ev.text)}</div>'
-                )
+                self._heard(ev.turn_id, f'<span class="t">{ev.start:.1f}–{ev.end:.1f}s</span> {_e(ev.text)}')
+        elif isinstance(ev, TranscriptFailed):
+            self._heard(
+                ev.turn_id,
+                f'<span class="t">{ev.start:.1f}–{ev.end:.1f}s</span> <i>not understood ({_e(ev.reason)})</i>',
+                "line failed",
+            )
         elif isinstance(ev, QueryAccepted):
             s.turns.append(_Turn(query_id=ev.query_id, query=ev.text, source=ev.source))
             if ev.source == "speech":
@@ -195,13 +203,20 @@ class LiveView:
         elif not isinstance(ev, _KNOWN):
             s.alerts.append(_generic(ev))
 
+    def _heard(self, turn_id: str, body: str, classes: str = "line") -> None:
+        """The transcript panel's line of one turn (kept in the order the turns were heard)."""
+        lines = self._s.transcript
+        lines[turn_id] = f'<div class="{classes}">{body}</div>'
+        while len(lines) > _HEARD_KEPT:
+            del lines[next(iter(lines))]
+
     def render(self) -> dict[str, str]:
         with self._lock:
             s = self._s
             return {
                 "status": self._status(s),
                 "conversation": "".join(self._turn(t) for t in s.turns) or '<div class="empty">No questions yet.</div>',
-                "transcript": "".join(s.transcript) or '<div class="empty">Nothing heard yet.</div>',
+                "transcript": "".join(s.transcript.values()) or '<div class="empty">Nothing heard yet.</div>',
                 "decisions": "".join(s.decisions) or '<div class="empty">No spoken queries yet.</div>',
                 "alerts": self._alerts(s),
                 "metrics": self._metrics(s.metrics),

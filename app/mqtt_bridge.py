@@ -47,6 +47,7 @@ from engine.events import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TranscriptFailed,
 )
 from engine.session import SubscriberOverflow
 from streams.images import ImageError, decode_image
@@ -352,7 +353,7 @@ class MqttBridge:
 
     def _on_event(self, sid: str, event: Event) -> None:
         data = event.to_dict()
-        if isinstance(event, Transcript):
+        if isinstance(event, Transcript | TranscriptFailed):
             self.publish(sid, "transcript", data)
         elif isinstance(event, ResponseDelta):
             self.publish(sid, "delta", data)

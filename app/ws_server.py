@@ -71,6 +71,7 @@ from engine.events import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TranscriptFailed,
 )
 from engine.session import SubscriberOverflow
 from streams.items import CHUNK_SAMPLES
@@ -142,7 +143,7 @@ class RealtimeConnection:
         self.samples_pushed = 0  # 16 kHz samples handed to the session's audio stream
         self.chunks_pushed = 0  # the chunks they made: the position commit_audio / clear_audio refer to
         self.buffered_samples = 0  # manual turns: samples appended since the last commit or clear
-        self.transcribing: list[str] = []
+        self.items: dict[str, str] = {}  # engine turn id → the user item of that turn, until its transcript
         self.last_item_id: str | None = None
         self.speaker: Speaker | None = None
         self.overflowed = False
@@ -354,13 +355,16 @@ class RealtimeConnection:
             )
         self._align_to_chunk()
         self.buffered_samples = 0
-        self.live.session.commit_audio(self.chunks_pushed)
         item_id = new_id("item")
+        self.items[self.live.session.commit_audio(self.chunks_pushed)] = item_id
+        self._add_audio_item(item_id)
+
+    def _add_audio_item(self, item_id: str) -> None:
+        """A spoken user turn's item, in progress until its transcript (or its failure) arrives."""
         previous, self.last_item_id = self.last_item_id, item_id
         self.send(server_event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
         item = user_item(item_id, [{"type": "input_audio", "transcript": None}], status="in_progress")
         self.send(server_event("conversation.item.added", previous_item_id=previous, item=item))
-        self.transcribing.append(item_id)
 
     def _truncate(self, event: ItemTruncate) -> None:
         reply = self.spoken.get(event.item_id)
@@ -406,6 +410,8 @@ class RealtimeConnection:
             self._speech_stopped(event)
         elif isinstance(event, Transcript):
             self._transcript(event)
+        elif isinstance(event, TranscriptFailed):
+            self._transcript_failed(event)
         elif isinstance(event, ResponseStarted):
             self._response_started(event)
         elif isinstance(event, ResponseDelta):
@@ -422,14 +428,13 @@ class RealtimeConnection:
             self.send({**event.to_dict(), "event_id": new_id("event")})
 
     def _speech_started(self, event: SpeechStarted) -> None:
-        if self.turn is None:
-            self.turn = new_id("item")
+        self.turn = self.items[event.turn_id] = new_id("item")
         self.send(
             server_event("input_audio_buffer.speech_started", audio_start_ms=round(event.t * 1000), item_id=self.turn)
         )
 
     def _speech_stopped(self, event: SpeechStopped) -> None:
-        item_id = self.turn or new_id("item")
+        item_id = self.items.get(event.turn_id) or new_id("item")
         self.turn = None
         self.uncommitted = False
         self.send(
@@ -437,15 +442,13 @@ class RealtimeConnection:
         )
         vad = self.live.session.options.vad
         if event.duration * 1000 < vad.min_speech_ms or self.live.session.transcriber is None:
+            self.items.pop(event.turn_id, None)  # too short to be speech: no item, no transcript
             return
-        previous, self.last_item_id = self.last_item_id, item_id
-        self.send(server_event("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
-        item = user_item(item_id, [{"type": "input_audio", "transcript": None}], status="in_progress")
-        self.send(server_event("conversation.item.added", previous_item_id=previous, item=item))
-        self.transcribing.append(item_id)
+        self.items[event.turn_id] = item_id
+        self._add_audio_item(item_id)
 
     def _transcript(self, event: Transcript) -> None:
-        item_id = self.transcribing.pop(0) if self.transcribing else new_id("item")
+        item_id = self.items.pop(event.turn_id, None) or new_id("item")
         if self.config.transcription is not None:
             self.send(
                 server_event(
@@ -457,6 +460,21 @@ class RealtimeConnection:
                 )
             )
         item = user_item(item_id, [{"type": "input_audio", "transcript": event.text}])
+        self.send(server_event("conversation.item.done", previous_item_id=None, item=item))
+
+    def _transcript_failed(self, event: TranscriptFailed) -> None:
+        """The turn's audio could not be transcribed: its item ends ``incomplete`` (the next transcript is not its)."""
+        item_id = self.items.pop(event.turn_id, None)
+        if item_id is None:
+            return
+        if self.config.transcription is not None:
+            error = {"type": "server_error", "code": "engine_asr", "message": event.reason}
+            self.send(
+                server_event(
+                    "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=error
+                )
+            )
+        item = user_item(item_id, [{"type": "input_audio", "transcript": None}], status="incomplete")
         self.send(server_event("conversation.item.done", previous_item_id=None, item=item))
 
     def _response_started(self, event: ResponseStarted) -> None:

@@ -3,6 +3,11 @@
 Every event carries ``t``, the stream time in seconds at which it happened (media time in replay, seconds since the
 session started when live). ``app/`` and ``eval/`` only consume these events; anything they need to know about the
 engine is in here. Events serialise to flat JSON objects with a ``type`` field and parse back with ``event_from_dict``.
+
+User turns are known by id: every turn (a stretch of speech from its onset, a committed stretch of audio, a typed
+line) gets a ``turn_id`` when it starts, and every event about that turn carries it (``speech.started``,
+``speech.stopped``, ``transcript`` or ``transcript.failed``, then ``query.accepted`` or ``query.ignored``). Consumers
+match events to turns by this id, never by arrival order.
 """
 
 from __future__ import annotations
@@ -42,14 +47,16 @@ class SessionStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStarted(Event):
-    """Voice activity began at ``t`` (the VAD's onset, pre-roll excluded)."""
+    """Voice activity began at ``t`` (the VAD's onset, pre-roll excluded): a new user turn, ``turn_id``."""
 
     type: ClassVar[str] = "speech.started"
+    turn_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechStopped(Event):
     type: ClassVar[str] = "speech.stopped"
+    turn_id: str
     start: float
     duration: float
 
@@ -59,6 +66,7 @@ class Transcript(Event):
     """Text of one finished utterance of the stream's audio; ``t`` is when the transcript became available."""
 
     type: ClassVar[str] = "transcript"
+    turn_id: str
     text: str
     start: float
     end: float
@@ -66,8 +74,20 @@ class Transcript(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptFailed(Event):
+    """The utterance of turn ``turn_id`` (``start``–``end``) could not be transcribed: the turn ends here, unheard."""
+
+    type: ClassVar[str] = "transcript.failed"
+    turn_id: str
+    start: float
+    end: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueryAccepted(Event):
     type: ClassVar[str] = "query.accepted"
+    turn_id: str
     query_id: str
     text: str
     source: QuerySource
@@ -78,6 +98,7 @@ class QueryAccepted(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueryIgnored(Event):
     type: ClassVar[str] = "query.ignored"
+    turn_id: str
     text: str
     source: QuerySource
     reason: str
@@ -189,6 +210,7 @@ AnyEvent = (
     | SpeechStarted
     | SpeechStopped
     | Transcript
+    | TranscriptFailed
     | QueryAccepted
     | QueryIgnored
     | ResponseStarted

@@ -52,6 +52,7 @@ from engine.events import (
     SpeechStarted,
     SpeechStopped,
     Transcript,
+    TranscriptFailed,
 )
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
@@ -167,6 +168,8 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._response: _Response | None = None
         self._ids = itertools.count(1)
+        self._turn_ids = itertools.count(1)
+        self._speech_turn: str | None = None  # the turn id of the utterance the VAD is in
         self._timer_seq = itertools.count()
         self._stopping = asyncio.Event()
         self._ended = False
@@ -176,7 +179,7 @@ class Session:
         self._speaking_since: float | None = None
         self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
         # manual turns: uncommitted audio, and commits (a future each) and clears due
-        self._turn_audio: TurnAudio[asyncio.Future[None]] = TurnAudio(self.options.vad.max_utterance_s)
+        self._turn_audio: TurnAudio[tuple[str, asyncio.Future[None]]] = TurnAudio(self.options.vad.max_utterance_s)
         self._commits: list[asyncio.Future[None]] = []  # commits whose turn is not transcribed yet
         self.instructions: dict[str, Instruction] = {}
         self._checks_armed = False
@@ -370,7 +373,7 @@ class Session:
                 self._error("audio", f"audio backlog over {self._audio_q.maxsize} chunks: oldest chunk dropped")
             self._run_marks()
         else:
-            self.submit_text(item.text, t=item.t)
+            self.submit_text(item.text, t=item.t, turn_id=item.turn_id)
         self._maybe_emit_metrics()
 
     # ------------------------------------------------------------------ video
@@ -439,7 +442,8 @@ class Session:
             return  # the client took over turn taking meanwhile
         for ev in events:
             if isinstance(ev, Onset):
-                self.emit(SpeechStarted(t=ev.t))
+                self._speech_turn = self._new_turn_id()
+                self.emit(SpeechStarted(t=ev.t, turn_id=self._speech_turn))
                 self._on_onset(ev.t)
             elif isinstance(ev, Pause):
                 self._transcribe_early(ev)
@@ -504,18 +508,23 @@ class Session:
                 pass  # transcribe again below, and report a failure there
         return str(await self._in("asr", self.transcriber.transcribe, utt.samples))  # type: ignore[union-attr]
 
+    def _new_turn_id(self) -> str:
+        return f"u{next(self._turn_ids)}"
+
     def _on_utterance(self, utt: Utterance) -> None:
         self._speaking_since = None
-        self.emit(SpeechStopped(t=utt.end, start=utt.start, duration=round(utt.duration, 3)))
+        turn_id, self._speech_turn = self._speech_turn or self._new_turn_id(), None
+        self.emit(SpeechStopped(t=utt.end, turn_id=turn_id, start=utt.start, duration=round(utt.duration, 3)))
         if utt.too_short or self.transcriber is None:
             return
         self._begin()
         previous = self._asr_chain
-        self._asr_chain = self._spawn(self._transcribe(utt, previous, time.monotonic()), "asr")
+        self._asr_chain = self._spawn(self._transcribe(utt, turn_id, previous, time.monotonic()), "asr")
 
     async def _transcribe(
         self,
         utt: Utterance,
+        turn_id: str,
         previous: asyncio.Task[None] | None,
         ended_wall: float,
         committed: asyncio.Future[None] | None = None,
@@ -528,15 +537,24 @@ class Session:
             try:
                 text = await self._transcript_of(utt)
             except Exception as exc:
-                self._error(
-                    "asr",
-                    f"transcribing the utterance at {utt.start:.2f}-{utt.end:.2f} s failed: "
-                    f"{type(exc).__name__}: {exc}",
+                reason = f"{type(exc).__name__}: {exc}"
+                self.emit(
+                    TranscriptFailed(t=self.clock.now(), turn_id=turn_id, start=utt.start, end=utt.end, reason=reason)
                 )
+                self._error("asr", f"transcribing the utterance at {utt.start:.2f}-{utt.end:.2f} s failed: {reason}")
                 return
             text = str(text).strip()
             asr_ms = (time.perf_counter() - started) * 1000
-            self.emit(Transcript(t=self.clock.now(), text=text, start=utt.start, end=utt.end, asr_ms=round(asr_ms, 1)))
+            self.emit(
+                Transcript(
+                    t=self.clock.now(),
+                    turn_id=turn_id,
+                    text=text,
+                    start=utt.start,
+                    end=utt.end,
+                    asr_ms=round(asr_ms, 1),
+                )
+            )
             if text:
                 try:
                     await self._in("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
@@ -548,11 +566,17 @@ class Session:
                     )
             if committed is not None:
                 if text:
-                    self._accept_query(text, "speech", ended_wall, reason="committed by the client", respond=False)
+                    self._accept_query(
+                        turn_id, text, "speech", ended_wall, reason="committed by the client", respond=False
+                    )
                 else:
                     self.emit(
                         QueryIgnored(
-                            t=self.clock.now(), text="", source="speech", reason="no speech in the committed audio"
+                            t=self.clock.now(),
+                            turn_id=turn_id,
+                            text="",
+                            source="speech",
+                            reason="no speech in the committed audio",
                         )
                     )
                 return
@@ -560,11 +584,14 @@ class Session:
                 decision = await self._in("asr", self._decide, text, utt)
             except Exception as exc:
                 self._error("gate", f"deciding whether '{text}' is a query failed: {type(exc).__name__}: {exc}")
-                self.emit(QueryIgnored(t=self.clock.now(), text=text, source="speech", reason="gate failed"))
+                self.emit(
+                    QueryIgnored(t=self.clock.now(), turn_id=turn_id, text=text, source="speech", reason="gate failed")
+                )
                 return
             if decision.accepted:
                 turns = self.options.turns
                 self._accept_query(
+                    turn_id,
                     text,
                     "speech",
                     ended_wall,
@@ -576,7 +603,12 @@ class Session:
             else:
                 self.emit(
                     QueryIgnored(
-                        t=self.clock.now(), text=text, source="speech", reason=decision.reason, score=decision.score
+                        t=self.clock.now(),
+                        turn_id=turn_id,
+                        text=text,
+                        source="speech",
+                        reason=decision.reason,
+                        score=decision.score,
                     )
                 )
         finally:
@@ -600,23 +632,27 @@ class Session:
                 self._segmenter = SpeechSegmenter(self.options.vad)
                 self._speaking_since = None
                 self._early = None
-                for committed in self._turn_audio.reset():
+                self._speech_turn = None
+                for _, committed in self._turn_audio.reset():
                     committed.set_result(None)
             self.options = dataclasses.replace(self.options, turns=turns)
         if response is not None:
             self.options = dataclasses.replace(self.options, response=response)
 
-    def commit_audio(self, through: int | None = None) -> None:
+    def commit_audio(self, through: int | None = None) -> str:
         """Manual turns: the audio accepted since the last commit or clear becomes one user turn, transcribed and
         accepted without the gate, to be answered by ``create_response``. ``through`` is the number of audio chunks
         the session will have accepted at the commit (an interface sums what ``PushSource.push_audio`` released), so
         audio still on its way belongs to the turn; None: the audio accepted so far. A turn shorter than
-        ``TurnOptions.min_commit_ms`` is refused with an ``error`` event."""
+        ``TurnOptions.min_commit_ms`` is refused with an ``error`` event. Returns the turn's
+        id, which its ``transcript`` (or ``transcript.failed``) and ``query.accepted`` (or ``query.ignored``) carry."""
         self._require_manual_turns()
+        turn_id = self._new_turn_id()
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._commits = [*(f for f in self._commits if not f.done()), committed]
-        self._turn_audio.mark(committed, through)
+        self._turn_audio.mark((turn_id, committed), through)
         self._run_marks()
+        return turn_id
 
     def clear_audio(self, through: int | None = None) -> None:
         """Manual turns: drop the audio not committed yet (``through`` as for ``commit_audio``)."""
@@ -629,11 +665,11 @@ class Session:
             raise RuntimeError("committing or clearing audio needs manual turns (TurnOptions.manual_turns)")
 
     def _run_marks(self) -> None:
-        for turn, committed in self._turn_audio.due():
-            if committed is not None:
-                self._commit_turn(turn, committed)
+        for turn, commit in self._turn_audio.due():
+            if commit is not None:
+                self._commit_turn(turn, *commit)
 
-    def _commit_turn(self, chunks: list[AudioChunk], committed: asyncio.Future[None]) -> None:
+    def _commit_turn(self, chunks: list[AudioChunk], turn_id: str, committed: asyncio.Future[None]) -> None:
         ms = sum(len(chunk.samples) for chunk in chunks) * 1000 / SAMPLE_RATE
         least = self.options.turns.min_commit_ms
         if ms < least or self.transcriber is None:
@@ -643,7 +679,7 @@ class Session:
         utt = Utterance(start=chunks[0].t, end=chunks[-1].end, samples=np.concatenate([c.samples for c in chunks]))
         self._begin()
         previous = self._asr_chain
-        self._asr_chain = self._spawn(self._transcribe(utt, previous, time.monotonic(), committed), "asr")
+        self._asr_chain = self._spawn(self._transcribe(utt, turn_id, previous, time.monotonic(), committed), "asr")
 
     # ------------------------------------------------------------------ stream-time timers
     def _at(self, t: float, action: Callable[[], None]) -> None:
@@ -703,25 +739,36 @@ class Session:
         return self.policy.decide(text, start=utt.start, end=utt.end, features=features)
 
     # ------------------------------------------------------------------ queries and responses
-    def submit_text(self, text: str, *, t: float | None = None) -> None:
+    def submit_text(self, text: str, *, t: float | None = None, turn_id: str | None = None) -> str:
         """A text query typed to the assistant (always addressed to it), answered at once together with any turns
-        waiting for an answer. Interrupts a response in flight."""
+        waiting for an answer. Interrupts a response in flight. Returns the turn's id (``turn_id``, or a new one),
+        which its ``query.accepted`` or ``query.ignored`` carries."""
+        turn_id = turn_id or self._new_turn_id()
         if not text.strip():
             self.emit(
-                QueryIgnored(t=self.clock.now() if t is None else t, text=text, source="text", reason="empty text")
+                QueryIgnored(
+                    t=self.clock.now() if t is None else t,
+                    turn_id=turn_id,
+                    text=text,
+                    source="text",
+                    reason="empty text",
+                )
             )
-            return
-        if self._too_long(text, t):
-            return
-        self._accept_query(text.strip(), "text", time.monotonic())
+        elif not self._too_long(turn_id, text, t):
+            self._accept_query(turn_id, text.strip(), "text", time.monotonic())
+        return turn_id
 
-    def _too_long(self, text: str, t: float | None) -> bool:
+    def _too_long(self, turn_id: str, text: str, t: float | None) -> bool:
         """Refuse a typed question over ``ResponseOptions.max_query_chars`` (an error and ``query.ignored``)."""
         limit = self.options.response.max_query_chars
         if len(text) <= limit:
             return False
         reason = f"text too long: {len(text)} characters, the limit is {limit}"
-        self.emit(QueryIgnored(t=self.clock.now() if t is None else t, text=text[:200], source="text", reason=reason))
+        self.emit(
+            QueryIgnored(
+                t=self.clock.now() if t is None else t, turn_id=turn_id, text=text[:200], source="text", reason=reason
+            )
+        )
         self._error("input", f"typed question refused: {reason}")
         return True
 
@@ -736,12 +783,13 @@ class Session:
         if chain is None or chain.done() or (turns.auto_response and not turns.manual_turns):
             chain = None  # with automatic answers a turn being transcribed is answered by itself
         text = text.strip()
-        if text and self._too_long(text, None):
+        turn_id = self._new_turn_id() if text else ""
+        if text and self._too_long(turn_id, text, None):
             text = ""
         if not (text or self._waiting or self._commits or chain):
             return False
         if text:
-            self._accept_query(text, "text", time.monotonic(), respond=False, interrupt=False)
+            self._accept_query(turn_id, text, "text", time.monotonic(), respond=False, interrupt=False)
         if not self._commits and chain is None:
             self._answer_waiting(instructions)
             return True
@@ -771,6 +819,7 @@ class Session:
 
     def _accept_query(
         self,
+        turn_id: str,
         text: str,
         source: QuerySource,
         turn_end_wall: float,
@@ -784,7 +833,11 @@ class Session:
         still cuts the response in flight when ``interrupt``."""
         query_id = f"q{next(self._ids)}"
         now = self.clock.now()
-        self.emit(QueryAccepted(t=now, query_id=query_id, text=text, source=source, reason=reason, score=score))
+        self.emit(
+            QueryAccepted(
+                t=now, turn_id=turn_id, query_id=query_id, text=text, source=source, reason=reason, score=score
+            )
+        )
         self._waiting.append(_Waiting(query_id, text, now, turn_end_wall))
         if respond:
             self._answer_waiting(None)

@@ -2,10 +2,11 @@
 
 Each video's questions are typed into the session at their ``time_stamp`` (stem plus one ``A. …`` line per option;
 the session parses the options with ``engine.choices``) while the video (and its audio track, when there is one)
-streams through the same sources the live app uses. The session's events are matched back to questions by the
-``query.accepted`` that each typed question produces. The stream's own speech is transcribed as content but never
-taken as a query. Optionally (``spoken_root``) the ``_stream`` variants' recorded questions are mixed into the audio
-at their time stamps and asked by voice instead (``eval/spoken.py``).
+streams through the same sources the live app uses. The session's events are matched back to questions by turn id:
+each typed question is sent as a turn with its own id; a spoken one is the turn whose utterance starts in its slot.
+The stream's own speech is transcribed as content but never taken as a query. Optionally (``spoken_root``) the
+``_stream`` variants' recorded questions are mixed into the audio at their time stamps and asked by voice instead
+(``eval/spoken.py``).
 
 Proactive items: by default the official polling protocol (from one second after the instruction to four seconds after
 the ground-truth time, ask once a second whether it is time to give the output; on a "yes" ask the instruction itself
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +37,8 @@ from engine.events import (
     ResponseDone,
     ResponseStarted,
     SessionEnded,
+    SpeechStopped,
+    TranscriptFailed,
 )
 from engine.gate import GateDecision, UtteranceFeatures
 from engine.options import IngestOptions, ResponseOptions, SessionOptions, TurnOptions
@@ -86,47 +90,55 @@ class Reply:
 
 @dataclass
 class ReplyTracker:
-    """Matches queries to their ``response.done``: typed ones through ``query.accepted`` (text, in order), spoken ones
-    through the order in which the query policy accepted them (``spoken_order``, question ids)."""
+    """Matches questions to their ``response.done`` by turn id: a typed question is sent as a turn with its own id
+    (``expect`` names it); a spoken question's turn is the utterance that starts in its slot (``slot_of``), known by
+    the ``turn_id`` of its ``speech.stopped``. An ignored typed question ends unanswered with the reason; a spoken
+    question whose utterance could not be transcribed ends so at the end of the session, unless a later utterance in
+    its slot was taken instead."""
 
-    pending: list[tuple[str, asyncio.Future[Reply | None]]] = field(default_factory=list)
-    spoken: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
-    spoken_order: list[str] = field(default_factory=list)
-    spoken_taken: int = 0
+    slot_of: Callable[[float], str | None] = field(default=lambda start: None)  # no spoken questions
+    asked: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)  # turn id → its question's reply
+    spoken: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)  # question id → its reply
+    spoken_turns: dict[str, str] = field(default_factory=dict)  # turn id → the spoken question it belongs to
+    unheard: dict[str, Reply] = field(default_factory=dict)  # question id → its utterance's failed transcription
     queries: dict[str, str] = field(default_factory=dict)
     by_query: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
     by_response: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
     proactive_outputs: list[tuple[float, str]] = field(default_factory=list)
     ended: str | None = None
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def expect(self, text: str) -> asyncio.Future[Reply | None]:
+    def expect(self) -> tuple[str, asyncio.Future[Reply | None]]:
+        """A new turn id to send a typed question under, and the future its reply will be set on."""
+        turn_id = f"ask{next(self._ids)}"
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         if self.ended is not None:
             future.set_result(None)
         else:
-            self.pending.append((text.strip(), future))
-        return future
-
-    def _take(self, text: str) -> asyncio.Future[Reply | None] | None:
-        for k, (want, future) in enumerate(self.pending):
-            if want == text.strip():
-                del self.pending[k]
-                return future
-        return None
+            self.asked[turn_id] = future
+        return turn_id, future
 
     def feed(self, event: Event) -> None:
-        if isinstance(event, QueryAccepted) and event.source == "text":
-            future = self._take(event.text)
+        if isinstance(event, SpeechStopped):
+            uid = self.slot_of(event.start)
+            if uid is not None:
+                self.spoken_turns[event.turn_id] = uid
+        elif isinstance(event, QueryAccepted):
+            future = self.asked.pop(event.turn_id, None)
+            uid = self.spoken_turns.pop(event.turn_id, None)
+            future = future or (self.spoken.get(uid) if uid is not None else None)
             if future is not None:
                 self.by_query[event.query_id] = future
-        elif isinstance(event, QueryAccepted) and self.spoken_taken < len(self.spoken_order):  # a speech query
-            uid = self.spoken_order[self.spoken_taken]
-            self.spoken_taken += 1
-            self.by_query[event.query_id] = self.spoken[uid]
-        elif isinstance(event, QueryIgnored) and event.source == "text":
-            future = self._take(event.text)
+        elif isinstance(event, QueryIgnored):
+            # a spoken question's slot may hold a later utterance the policy takes, so only a typed turn ends here
+            self.spoken_turns.pop(event.turn_id, None)
+            future = self.asked.pop(event.turn_id, None)
             if future is not None and not future.done():
                 future.set_result(Reply(text="", t=event.t, status=f"ignored: {event.reason}"))
+        elif isinstance(event, TranscriptFailed):
+            uid = self.spoken_turns.pop(event.turn_id, None)
+            if uid is not None:
+                self.unheard[uid] = Reply(text="", t=event.t, status=f"unheard: transcription failed: {event.reason}")
         elif isinstance(event, ResponseStarted):
             future = self.by_query.pop(event.query_id, None)
             if future is not None:
@@ -141,8 +153,15 @@ class ReplyTracker:
             self.proactive_outputs.append((event.t, event.text))
         elif isinstance(event, SessionEnded):
             self.ended = event.reason
-            waiting = [f for _, f in self.pending] + [*self.spoken.values(), *self.by_query.values()]
-            for future in [*waiting, *self.by_response.values()]:
+            for uid, future in self.spoken.items():
+                if not future.done() and uid in self.unheard:
+                    future.set_result(self.unheard[uid])  # never answered: its utterance could not be transcribed
+            for future in [
+                *self.asked.values(),
+                *self.spoken.values(),
+                *self.by_query.values(),
+                *self.by_response.values(),
+            ]:
                 if not future.done():
                     future.set_result(None)
 
@@ -175,12 +194,12 @@ class PollingSource:
             answered: float | bool = False
             t = max(item.time_s + 1, last)
             while t <= float(item.gt_time_s or 0.0) + POLL_AFTER_GT_S:
-                future = self.tracker.expect(poll_prompt(item))
-                yield TextInput(t=t, text=poll_prompt(item), source=self.name)
+                turn_id, future = self.tracker.expect()
+                yield TextInput(t=t, text=poll_prompt(item), source=self.name, turn_id=turn_id)
                 said = await self._reply(future, t, poll_prompt(item), history)
                 if "yes" in said.strip().lower():
-                    future = self.tracker.expect(output_prompt(item))
-                    yield TextInput(t=t, text=output_prompt(item), source=self.name)
+                    turn_id, future = self.tracker.expect()
+                    yield TextInput(t=t, text=output_prompt(item), source=self.name, turn_id=turn_id)
                     await self._reply(future, t, output_prompt(item), history)
                     answered = t
                     break
@@ -349,7 +368,7 @@ async def _replay(
     started = time.monotonic()
     clock = ReplayClock(pace)
     session = await opener(config, clock)
-    tracker = ReplyTracker()
+    tracker = ReplyTracker(slot_of=policy.slot_of) if spoken else ReplyTracker()
     events = session.subscribe()
     pending: list[asyncio.Task[None]] = []
 
@@ -383,16 +402,15 @@ async def _replay(
 
     choice = sorted((i for i in posable if not i.proactive), key=lambda i: i.time_s)
     active = [i for i in posable if i.proactive]
-    lines: list[tuple[float, str]] = []
-    if spoken:
-        tracker.spoken_order = policy.accepted
+    lines: list[tuple[float, str] | tuple[float, str, str]] = []
     for item in choice:
         if item.uid in spoken:
             tracker.spoken[item.uid] = asyncio.get_running_loop().create_future()
             pending.append(asyncio.create_task(answer_of(item, tracker.spoken[item.uid])))
         else:
-            lines.append((item.time_s, item.prompt()))
-            pending.append(asyncio.create_task(answer_of(item, tracker.expect(item.prompt()))))
+            turn_id, future = tracker.expect()
+            lines.append((item.time_s, item.prompt(), turn_id))
+            pending.append(asyncio.create_task(answer_of(item, future)))
     if proactive == "events":
         lines += [(i.time_s, i.question) for i in active]
     sources: list[Source] = [VideoFileSource(str(video), fps=config.options.ingest.fps)]

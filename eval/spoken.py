@@ -102,23 +102,23 @@ class MixedAudioSource:
 
 
 class SpokenQuestionPolicy:
-    """Accepts the first utterance that starts inside each question's slot; everything else is content.
-
-    ``accepted`` lists the question ids in the order their utterances were accepted, which is the order of the
-    session's speech ``query.accepted`` events.
-    """
+    """Accepts the first utterance that starts inside each question's slot; everything else is content."""
 
     def __init__(self, questions: Sequence[SpokenQuestion]) -> None:
         self.questions = sorted(questions, key=lambda q: q.t)
         self.accepted: list[str] = []
 
+    def slot_of(self, start: float) -> str | None:
+        """The question whose slot an utterance starting at ``start`` falls in (None: the media's own speech)."""
+        return next((q.uid for q in self.questions if q.t - SLACK_S <= start <= q.end + SLACK_S), None)
+
     def decide(self, text: str, *, start: float, end: float, features: UtteranceFeatures | None = None) -> GateDecision:
-        for q in self.questions:
-            if q.t - SLACK_S <= start <= q.end + SLACK_S:
-                if q.uid in self.accepted:
-                    return GateDecision(False, f"rest of spoken question {q.uid}")
-                if not text.strip():
-                    return GateDecision(False, "empty transcript")
-                self.accepted.append(q.uid)
-                return GateDecision(True, f"spoken question {q.uid}")
+        uid = self.slot_of(start)
+        if uid is not None:
+            if uid in self.accepted:
+                return GateDecision(False, f"rest of spoken question {uid}")
+            if not text.strip():
+                return GateDecision(False, "empty transcript")
+            self.accepted.append(uid)
+            return GateDecision(True, f"spoken question {uid}")
         return GateDecision(False, "replayed media speech is content, not a query")

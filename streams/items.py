@@ -38,11 +38,13 @@ class AudioChunk:
 
 @dataclass(frozen=True, slots=True)
 class TextInput:
-    """A line of text typed to the assistant at stream time ``t``."""
+    """A line of text typed to the assistant at stream time ``t``; ``turn_id`` names its turn (None: the session
+    gives it one)."""
 
     t: float
     text: str
     source: str = "text"
+    turn_id: str | None = None
 
 
 StreamItem = VideoFrame | AudioChunk | TextInput

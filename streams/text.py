@@ -21,13 +21,16 @@ def parse_timed_text(spec: str) -> tuple[float, str]:
 
 
 class ScheduledTextSource:
+    """Lines ``(t, text)``, or ``(t, text, turn_id)`` to name the turn each becomes (its ``query.accepted`` or
+    ``query.ignored`` carries the id, so a caller can tell its answers apart)."""
+
     kind = "text"
     live = False
 
-    def __init__(self, lines: Sequence[tuple[float, str]], name: str = "text") -> None:
-        for t, _ in lines:
-            if t < 0:
-                raise ValueError(f"{name}: negative time {t}")
+    def __init__(self, lines: Sequence[tuple[float, str] | tuple[float, str, str]], name: str = "text") -> None:
+        for line in lines:
+            if line[0] < 0:
+                raise ValueError(f"{name}: negative time {line[0]}")
         self.lines = sorted(lines, key=lambda line: line[0])
         self.name = name
 
@@ -35,8 +38,8 @@ class ScheduledTextSource:
         """Nothing to open."""
 
     async def items(self, now: Callable[[], float]) -> AsyncIterator[TextInput]:
-        for t, text in self.lines:
-            yield TextInput(t=t, text=text, source=self.name)
+        for t, text, *turn_id in self.lines:
+            yield TextInput(t=t, text=text, source=self.name, turn_id=turn_id[0] if turn_id else None)
 
     def close(self) -> None:
         """Nothing to close."""

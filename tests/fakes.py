@@ -66,12 +66,16 @@ class ScriptedVad:
 
 
 class ScriptedTranscriber:
-    """Returns the next scripted text for each utterance."""
+    """Returns the next scripted text for each call; a scripted exception is raised instead (a failed transcription).
+    With early transcription on, a pause may take a text of its own: script failures with early_asr_ms=0."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str | Exception]) -> None:
         self.texts = list(texts)
         self.seen: list[int] = []
 
     def transcribe(self, samples: np.ndarray) -> str:
         self.seen.append(len(samples))
-        return self.texts.pop(0) if self.texts else ""
+        text = self.texts.pop(0) if self.texts else ""
+        if isinstance(text, Exception):
+            raise text
+        return text

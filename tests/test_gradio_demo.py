@@ -262,10 +262,10 @@ def _view(events: list[Event]) -> dict[str, Any]:
 def test_view_shows_paused_and_streaming_turns() -> None:
     page = _view(
         [
-            QueryAccepted(t=1.0, query_id="q1", text="hi", source="text"),
+            QueryAccepted(t=1.0, turn_id="u1", query_id="q1", text="hi", source="text"),
             ResponseStarted(t=1.1, response_id="r2", query_id="q1", query="hi"),
             ResponseDelta(t=1.2, response_id="r2", text="Hello"),
-            SpeechStarted(t=1.25),
+            SpeechStarted(t=1.25, turn_id="u2"),
             ResponsePaused(t=1.3, response_id="r2", reason="speech started"),
         ]
     )
@@ -281,12 +281,12 @@ def test_view_timeline_marks_interrupted_turns_gate_decisions_and_unknown_events
     page = _view(
         [
             SessionStarted(t=0.0, session_id="s1", backend="cascade"),
-            QueryAccepted(t=1.0, query_id="q1", text="what is this", source="speech", reason="addressed"),
+            QueryAccepted(t=1.0, turn_id="u1", query_id="q1", text="what is this", source="speech", reason="addressed"),
             ResponseStarted(t=1.1, response_id="r2", query_id="q1", query="what is this"),
             ResponseDelta(t=1.2, response_id="r2", text="It is a"),
             ResponsePaused(t=1.3, response_id="r2", reason="speech started"),
-            QueryIgnored(t=1.5, text="pass the salt", source="speech", reason="background speech"),
-            QueryAccepted(t=2.0, query_id="q3", text="stop, what colour?", source="text"),
+            QueryIgnored(t=1.5, turn_id="u2", text="pass the salt", source="speech", reason="background speech"),
+            QueryAccepted(t=2.0, turn_id="u3", query_id="q3", text="stop, what colour?", source="text"),
             ResponseDone(t=2.0, response_id="r2", status="interrupted", text="It is a", reason="new query q3"),
             ResponseStarted(t=2.1, response_id="r4", query_id="q3", query="stop, what colour?"),
             ResponseDelta(t=2.2, response_id="r4", text="Red"),
