@@ -36,8 +36,8 @@ _VOCABULARY = """
 person: people, persons, man, men, woman, women, astronaut, astronauts, someone, somebody, human, humans, guy, lady,
     boy, girl, child, children, kid, photographer, cameraman, pedestrian, player
 animal: animals, creature, pet, mammal
-cat: kitten, kitty, tabby, feline
-dog: puppy, hound | animal
+cat: kitten, kitty, tabby, feline, tomcat
+dog: puppy, hound, labrador, retriever, terrier, poodle, beagle, collie, spaniel, husky, chihuahua, pug | animal
 horse: pony, foal, stallion, mare | animal
 bird: | animal
 sheep: | animal
@@ -47,6 +47,27 @@ bear: | animal
 zebra: | animal
 giraffe: | animal
 mouse: mice | animal
+tiger: | animal
+lion: lioness | animal
+leopard: cheetah, jaguar | animal
+fox: | animal
+wolf: wolves | animal
+rabbit: bunny, hare | animal
+squirrel: | animal
+monkey: ape, gorilla, chimpanzee | animal
+panda: | animal
+deer: | animal
+goat: | animal
+pig: hog | animal
+camel: | animal
+fish: goldfish, shark | animal
+jellyfish: | animal
+snake: | animal
+lizard: | animal
+frog: toad | animal
+turtle: tortoise | animal
+spider: | animal
+insect: butterfly, bee, ant, beetle | animal
 vehicle: vehicles
 bicycle: cycle | vehicle
 motorcycle: motorbike, moped, scooter, motor scooter | vehicle
@@ -127,6 +148,33 @@ tripod:
 galaxy: galaxies
 star:
 outer space: deep space, universe
+mountain:
+beach:
+sea: ocean
+lake:
+river:
+road: street
+bridge:
+castle:
+church:
+tent:
+mask:
+hat: cap
+shirt: jersey, sweatshirt, t-shirt
+dress:
+shoe: boot, sneaker
+bag: sack
+envelope:
+poster:
+candle:
+torch: flashlight
+tray:
+pan: frying pan, wok
+pot: kettle, teapot
+jug: pitcher
+van: minivan | vehicle
+tractor: | vehicle
+ambulance: | vehicle
 sky:
 cloud:
 tower:

@@ -63,3 +63,15 @@ def test_gen_bench_writes_a_suite(tmp_path: Path) -> None:
                                  "--width", "128", "--height", "96"])  # fmt: skip
     assert args.func(args) == 0
     assert (tmp_path / "questions_real.json").exists() and (tmp_path / "videos" / "gen_000_real.mp4").exists()
+
+
+def test_gen_bench_real_writes_a_suite_and_refuses_a_too_short_video(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["gen-bench-real", "--out", str(tmp_path), "--videos", "1", "--width", "128", "--height", "96"]
+    args = _parser().parse_args([*base, "--seconds", "10"])
+    assert args.func(args) == 2 and "seconds must be at least 24" in capsys.readouterr().err
+    args = _parser().parse_args([*base, "--seconds", "24", "--fps", "1"])
+    assert args.func(args) == 0
+    assert "questions_real.json, questions_open.json, scenes.json" in capsys.readouterr().out
+    assert (tmp_path / "videos" / "real_000_sequence.mp4").stat().st_size > 1000
