@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from app.arg_types import (
     context_seconds,
@@ -19,8 +19,9 @@ from app.arg_types import (
     unit_interval,
 )
 from app.printer import EventPrinter
+from engine.backends.base import Capabilities
 from engine.backends.omni.options import OmniOptions
-from engine.backends.registry import BACKENDS, check_all
+from engine.backends.registry import BACKENDS, capabilities, check_all
 from engine.options import AsrOptions, GateOptions, IngestOptions, ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig, open_session
 from streams.audio import AudioFileSource, MicrophoneSource
@@ -83,14 +84,21 @@ _OMNI_FLAGS = {
 }
 
 
+def _backends_where(test: Callable[[Capabilities], bool]) -> str:
+    """The names of the backends whose capabilities pass ``test``, as "a, b and c"."""
+    names = [name for name in BACKENDS if test(capabilities(name))]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def omni_options(args: argparse.Namespace) -> OmniOptions | None:
     """The omni / vlm backend options given on the command line; None when none was given."""
     given = {name: getattr(args, name) for name in _OMNI_FLAGS if getattr(args, name, None) is not None}
     if not given:
         return None
-    if args.backend not in ("omni", "vlm"):
+    if capabilities(args.backend).options is not OmniOptions:
         flags = ", ".join(_OMNI_FLAGS[name] for name in given)
-        raise SystemExit(f"error: {flags} only apply to the omni and vlm backends, not --backend {args.backend}")
+        names = _backends_where(lambda caps: caps.options is OmniOptions)
+        raise SystemExit(f"error: {flags} only apply to the {names} backends, not --backend {args.backend}")
     fields = {("compress_after_seconds" if k == "compress_after" else k): v for k, v in given.items()}
     try:
         return OmniOptions(**fields)
@@ -101,8 +109,9 @@ def omni_options(args: argparse.Namespace) -> OmniOptions | None:
 def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineConfig:
     if args.gate == "wake" and not args.name:
         raise SystemExit("error: --gate wake needs the assistant's --name")
-    if args.gate == "model" and args.backend not in ("omni", "vlm"):
-        raise SystemExit(f"error: --gate model needs the omni or vlm backend (its model judges), not {args.backend}")
+    if args.gate == "model" and not capabilities(args.backend).judges_addressing:
+        names = _backends_where(lambda caps: caps.judges_addressing).replace(" and ", " or ")
+        raise SystemExit(f"error: --gate model needs the {names} backend (its model judges), not {args.backend}")
     options = SessionOptions(
         asr=AsrOptions(model=args.asr_model),
         ingest=IngestOptions(fps=args.fps),

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import JudgesAddressing
+from engine.backends.base import Capabilities, JudgesAddressing
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, UtteranceFeatures
 from engine.gate_model import CUE_NAMES, GateClassifier, MiniLmEmbedder, cue_matrix, sigmoid, text_cues
 from engine.options import GateOptions
@@ -168,13 +168,15 @@ class WakeWordGate:
 
 class ModelJudge:
     """The ``model`` mode: the backend's own model judges each utterance (``JudgesAddressing``), with the stream in
-    view (``omni`` also hears the utterance itself). Echo of the assistant's playback is refused before asking."""
+    view (a backend that ``hears_audio`` also hears the utterance itself). Echo of the assistant's playback is refused
+    before asking."""
 
     def __init__(self, judge: JudgesAddressing, options: GateOptions | None = None) -> None:
-        if not isinstance(judge, JudgesAddressing):
+        capabilities = getattr(judge, "capabilities", None)
+        if not isinstance(capabilities, Capabilities) or not capabilities.judges_addressing:
             raise ValueError(
-                f"gate mode 'model' needs a backend whose model can judge what it hears (omni or vlm); "
-                f"{type(judge).__name__} cannot"
+                f"gate mode 'model' needs a backend whose model can judge what it hears "
+                f"(capabilities.judges_addressing); {type(judge).__name__} cannot"
             )
         self.judge = judge
         self.options = options or GateOptions()

@@ -11,8 +11,7 @@ import threading
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from engine.backends.omni.options import OmniOptions
-from engine.backends.registry import get_backend
+from engine.backends.registry import capabilities, get_backend
 from engine.gate import QueryPolicy
 from engine.options import AsrOptions, GateOptions, SessionOptions
 from engine.session import Session
@@ -24,20 +23,22 @@ _speech_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class EngineConfig:
-    backend: str = "cascade"  # cascade | omni | vlm (engine/backends/registry.py)
+    backend: str = "cascade"  # a name in engine/backends/registry.py
     model: str | None = None  # model id or local path; None = the backend's default
     device: str = "auto"  # auto | cpu | cuda
     options: SessionOptions = field(default_factory=SessionOptions)  # the engine options above
     speech: bool = True  # run VAD + ASR on the stream's audio
     policy: QueryPolicy | None = None  # None: built from options.gate_mode / options.gate
-    backend_options: OmniOptions | None = None  # omni / vlm only: per-session stream options (None: the defaults)
+    backend_options: Any | None = None  # the backend's context options (its capabilities.options; None: defaults)
 
-    def stream_options(self) -> OmniOptions | None:
-        """The omni / vlm options sessions open with: their media window always covers the stream context a
-        question may use (``ResponseOptions.context_seconds``), so ``--context 60`` widens a shorter window."""
-        if self.backend not in ("omni", "vlm"):
+    def stream_options(self) -> Any | None:
+        """The context options sessions open with. A backend that keeps a media window (``media_window``) has it
+        always cover the stream context a question may use (``ResponseOptions.context_seconds``), so
+        ``--context 60`` widens a shorter window."""
+        caps = capabilities(self.backend)
+        if not caps.media_window or caps.options is None:
             return self.backend_options
-        options = self.backend_options or OmniOptions()
+        options = self.backend_options or caps.options()
         context = self.options.response.context_seconds
         if context is not None and options.window_seconds < context:
             options = replace(options, window_seconds=context)
@@ -85,9 +86,7 @@ def load_policy(mode: str, options: GateOptions) -> QueryPolicy:
 async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | None = None, **kwargs: Any) -> Session:
     """Load (or reuse) the models for ``config`` in worker threads and return a new session."""
     backend = await asyncio.to_thread(get_backend, config.backend, model=config.model, device=config.device)
-    stream = config.stream_options()
-    opened = [stream] if stream is not None else []
-    context = await asyncio.to_thread(backend.open_context, *opened)
+    context = await asyncio.to_thread(backend.open_context, config.stream_options())
     vad = transcriber = None
     policy = config.policy
     if config.speech:

@@ -56,7 +56,7 @@ from engine.events import (
 )
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
-from engine.proactive import ChecksConditions, Instruction, parse_cancel, parse_instruction
+from engine.proactive import Instruction, parse_cancel, parse_instruction
 from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
 from engine.session_metrics import SessionMetrics
 from engine.speech import Transcriber, VoiceDetector
@@ -1007,7 +1007,7 @@ class Session:
         instruction = parse_instruction(text)
         if instruction is None:
             return None
-        if not isinstance(self.context, ChecksConditions):
+        if not self.context.capabilities.checks_conditions:
             self._error(
                 "proactive",
                 f"the {self.backend_name} backend cannot watch for conditions: '{instruction.condition}' was not kept",

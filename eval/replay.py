@@ -28,7 +28,7 @@ from typing import Any, Literal
 import av
 import cv2
 
-from engine.backends.omni.options import OmniOptions
+from engine.backends.registry import capabilities
 from engine.events import (
     Event,
     Proactive,
@@ -56,7 +56,7 @@ from streams.video import VideoFileSource
 
 ProactiveMode = Literal["poll", "events"]
 POLL_AFTER_GT_S = 4  # the official protocol polls up to the ground-truth time + 4 s
-ALL_CONTEXT_WINDOW_S = 3600.0  # omni / vlm media window for --context all (an hour; the KV-token cap binds first)
+ALL_CONTEXT_WINDOW_S = 3600.0  # a backend's media window for --context all (an hour; the KV-token cap binds first)
 
 
 def poll_prompt(item: Item) -> str:
@@ -471,8 +471,9 @@ def engine_config(
         turns=TurnOptions(barge_in=False),  # the media's own speech is not the user interrupting
     )
     stream = None
-    if backend in ("omni", "vlm") and context is None:
-        stream = OmniOptions(window_seconds=ALL_CONTEXT_WINDOW_S)  # "all": the KV cap (max_kv_tokens) decides
+    caps = capabilities(backend)
+    if caps.media_window and caps.options is not None and context is None:
+        stream = caps.options(window_seconds=ALL_CONTEXT_WINDOW_S)  # "all": the KV cap (max_kv_tokens) decides
     return EngineConfig(
         backend=backend,
         model=model,

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from engine.backends.base import AnswerRequest
+from engine.backends.base import AnswerRequest, Capabilities
 from engine.cancel import CancelToken
 from streams.items import AudioChunk, VideoFrame
 
 
 class ScriptedBackendContext:
+    capabilities = Capabilities()  # a subclass that checks conditions says so
+
     """Answers with ``"answer to <query>"`` split into words (or ``words_per_answer`` filler words, each taking
     ``seconds_per_word`` in the decoding thread); records everything it was given."""
 

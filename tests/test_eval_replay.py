@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.backends.base import AnswerRequest
+from engine.backends.base import AnswerRequest, Capabilities
 from engine.cancel import CancelToken
 from engine.proactive import ConditionCheck
 from engine.runtime import EngineConfig
@@ -136,6 +136,8 @@ async def test_bad_input_is_skipped_with_reasons_and_the_run_goes_on(video: Path
 
 class ConditionWatcher(Watcher):
     """Also checks standing instructions: the condition holds from ``due`` on."""
+
+    capabilities = Capabilities(checks_conditions=True)
 
     def check_condition(self, condition: str, t: float) -> ConditionCheck:
         return ConditionCheck(met=t >= self.due, score=1.0 if t >= self.due else 0.0)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from app.cli import add_engine_arguments, engine_config
+from engine.backends.base import Capabilities
 from engine.backends.omni.backend import OmniBackend
 from engine.backends.omni.context import JUDGE_QUESTION
 from engine.backends.omni.options import OmniOptions
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 class Judge:
     """A scripted judge: returns the next probability and records what it was asked."""
+
+    capabilities = Capabilities(judges_addressing=True)
 
     def __init__(self, *answers: float) -> None:
         self.answers = list(answers)

@@ -80,7 +80,7 @@ def test_omni_incremental_prefill_gives_the_one_shot_logits(omni):
     kv.append("prompt", 0, 0, parts[0].input_ids, parts[0].positions, {})
     for second in range(3):
         frames = [frame(second, 10 * second).image, frame(second + 0.5, 10 * second + 1).image]
-        part = ctx.adapter.media(f"\n{second}s:", frames, audio(second, 1.0, second).samples, 1.0)
+        part = ctx.adapter.media(f"\n{second}s:", frames, audio(second, 1.0, second).samples, "", 1.0)
         kv.append("media", second, second + 1, part.input_ids, part.positions, part.inputs)
         parts.append(part)
     question = ctx.adapter.text("<|im_end|>\n<|im_start|>user\nwhat colour is the ball?<|im_end|>\n")
@@ -121,7 +121,7 @@ def test_omni_video_and_audio_share_time_aligned_positions(omni):
     ctx = omni.open_context()
     adapter = ctx.adapter
     frames = [frame(i / 2, i).image for i in range(8)]
-    part = adapter.media("\n0s:", frames, audio(0.0, 4.0, 7).samples, 4.0)
+    part = adapter.media("\n0s:", frames, audio(0.0, 4.0, 7).samples, "", 4.0)
     ids, temporal = part.input_ids[0], part.positions[0, 0]
     video, heard = ids == adapter.video_token_id, ids == adapter.audio_token_id
     start = int(temporal[video | heard].min())
@@ -141,8 +141,8 @@ def test_frames_of_one_chunk_become_one_clip_with_half_the_tokens(omni):
     ctx = omni.open_context()
     adapter = ctx.adapter
     first, second = frame(0, 1).image, frame(0.5, 2).image
-    pair = adapter.media("\n0s:", [first, second], None, 1.0)
-    single = adapter.media("\n0s:", [first], None, 1.0)
+    pair = adapter.media("\n0s:", [first, second], None, "", 1.0)
+    single = adapter.media("\n0s:", [first], None, "", 1.0)
     as_image = [adapter._images([f])[0]["pixel_values"] for f in (first, second)]
 
     assert pair.inputs["video_grid_thw"].tolist() == single.inputs["video_grid_thw"].tolist() == [[1, 4, 4]]
@@ -152,7 +152,7 @@ def test_frames_of_one_chunk_become_one_clip_with_half_the_tokens(omni):
     torch.testing.assert_close(slots[:, :, 1], as_image[1].view(16, 3, 2, 14 * 14)[:, :, 0])
     torch.testing.assert_close(single.inputs["pixel_values_videos"], as_image[0])
 
-    mixed = adapter.media("\n0s:", [first, np.zeros((96, 64, 3), np.uint8)], None, 1.0)
+    mixed = adapter.media("\n0s:", [first, np.zeros((96, 64, 3), np.uint8)], None, "", 1.0)
     assert "pixel_values_videos" not in mixed.inputs
     grids = mixed.inputs["image_grid_thw"]
     assert grids.shape[0] == 2
@@ -168,7 +168,7 @@ def test_vlm_incremental_prefill_gives_the_one_shot_logits(vlm):
     kv.append("prompt", 0, 0, prompt.input_ids, prompt.positions, {})
     for second in range(3):
         frames = [frame(second, 10 * second).image, frame(second + 0.5, 10 * second + 1).image]
-        part = ctx.adapter.media(f"\n{second}s:", frames, f" (heard {second} s: hello world)", 1.0)
+        part = ctx.adapter.media(f"\n{second}s:", frames, None, f" (heard {second} s: hello world)", 1.0)
         kv.append("media", second, second + 1, part.input_ids, part.positions, part.inputs)
         parts.append(part)
     question = ctx.adapter.text("<|im_end|>\n<|im_start|>user\nwhat is on the table?<|im_end|>\n")
@@ -192,7 +192,7 @@ def test_vlm_incremental_prefill_gives_the_one_shot_logits(vlm):
 def test_vlm_clip_places_each_temporal_patch_at_its_second(vlm):
     ctx = vlm.open_context()
     adapter = ctx.adapter
-    part = adapter.media("\n0s:", [frame(i / 2, i).image for i in range(8)], "", 4.0)
+    part = adapter.media("\n0s:", [frame(i / 2, i).image for i in range(8)], None, "", 4.0)
     video = part.input_ids[0] == adapter.video_token_id
     temporal = part.positions[0, 0, video]
     per_second = vlm.model.config.vision_config.tokens_per_second

@@ -49,7 +49,7 @@ def test_the_family_processor_expands_the_image_tokens(family):
     kind, backend = family
     adapter = backend.adapter
     assert isinstance(adapter, ProcessorAdapter) and adapter.position_rows == 1
-    seg = adapter.media("\n0s:", [image(1), image(2)], " (heard 0.0-1.0 s: hello)", 1.0)
+    seg = adapter.media("\n0s:", [image(1), image(2)], None, " (heard 0.0-1.0 s: hello)", 1.0)
     # Idefics3 style: a 2×2 pixel-shuffled tile; LLaVA-OneVision: 4×4 patches and a newline
     per_frame = {"smolvlm": 4, "idefics3": 4, "llava_onevision": 17}[kind]
     assert int(seg.vision.sum()) == 2 * per_frame
@@ -69,7 +69,7 @@ def test_incremental_prefill_gives_the_one_shot_logits(family):
     parts = [prompt]
     for second in range(3):
         frames = [image(10 * second), image(10 * second + 1)]
-        part = adapter.media(f"\n{second}s:", frames, f" (heard {second} s: hello world)", 1.0)
+        part = adapter.media(f"\n{second}s:", frames, None, f" (heard {second} s: hello world)", 1.0)
         kv.append("media", second, second + 1, part.input_ids, part.positions, part.inputs)
         parts.append(part)
     question = adapter.text(adapter.chat.question("what is on the table?"))

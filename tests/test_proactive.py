@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from engine.backends.base import Capabilities
 from engine.events import Error, InstructionAdded, InstructionRemoved, Proactive, ResponseDone
 from engine.proactive import ConditionCheck, parse_cancel, parse_instruction
 from engine.session import Session
@@ -28,6 +29,8 @@ class ScoreboardContext(ScriptedBackendContext):
     def ingest_frame(self, frame: VideoFrame) -> None:
         super().ingest_frame(frame)
         self.shown = int(frame.image[0, 0, 0])
+
+    capabilities = Capabilities(checks_conditions=True)
 
     def check_condition(self, condition: str, t: float) -> ConditionCheck | None:
         self.checks.append(t)

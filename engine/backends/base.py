@@ -8,13 +8,16 @@ single thread, and ``answer`` may run in another thread at the same time, so a c
 ``answer`` returns an iterator of text pieces; the session pulls one piece at a time and stops pulling when the
 response is cancelled. An implementation must also check ``cancel.cancelled`` between decoding steps so that work
 really stops (no further tokens are computed) rather than only being discarded.
+
+What a backend can do beyond that is declared once, in its ``Capabilities`` (every context it opens has the same):
+code outside ``engine/backends/`` asks these, never a backend's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from engine.cancel import CancelToken
 from streams.items import AudioChunk, VideoFrame
@@ -49,6 +52,17 @@ class AnswerRequest:
     instructions: str = ""  # the client's instructions for this answer, added to the model's system prompt
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend and its contexts can do, beyond ingesting the stream and answering."""
+
+    judges_addressing: bool = False  # contexts are ``JudgesAddressing``: the ``model`` gate mode can use them
+    checks_conditions: bool = False  # contexts are ``ChecksConditions``: they can watch standing instructions
+    hears_audio: bool = False  # ``ingest_audio`` feeds the raw audio to the model (else it hears transcripts only)
+    media_window: bool = False  # contexts keep a media window (``options.window_seconds``) a question's context needs
+    options: type | None = None  # the option dataclass ``open_context`` takes (None: it takes none)
+
+
 @runtime_checkable
 class JudgesAddressing(Protocol):
     """A context whose model can judge whether an utterance was said to the assistant (the ``model`` gate mode)."""
@@ -69,6 +83,8 @@ class AssetStatus:
 
 @runtime_checkable
 class BackendContext(Protocol):
+    capabilities: Capabilities  # its backend's
+
     def ingest_frame(self, frame: VideoFrame) -> None: ...
 
     def ingest_audio(self, chunk: AudioChunk) -> None: ...
@@ -83,11 +99,15 @@ class BackendContext(Protocol):
 @runtime_checkable
 class Backend(Protocol):
     name: str
+    capabilities: ClassVar[Capabilities]
 
     def load(self) -> None:
         """Load weights (idempotent, blocking)."""
         ...
 
-    def open_context(self) -> BackendContext: ...
+    def open_context(self, options: Any | None = None) -> BackendContext:
+        """A new session's context; ``options`` (an instance of ``capabilities.options``, None: the backend's own)
+        replace the backend's options for it. A backend that takes none refuses any with ``ValueError``."""
+        ...
 
     def check_assets(self) -> AssetStatus: ...

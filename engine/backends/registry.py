@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.backends.base import AssetStatus, Backend
+from engine.backends.base import AssetStatus, Backend, Capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,11 @@ def backend_class(name: str) -> Callable[..., Backend]:
         raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
     module, _, attr = spec.target.partition(":")
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def capabilities(name: str) -> Capabilities:
+    """What the backend ``name`` can do (imports its module; loads nothing)."""
+    return backend_class(name).capabilities  # type: ignore[attr-defined,no-any-return]
 
 
 def get_backend(name: str, *, model: str | None = None, device: str = "auto") -> Backend:

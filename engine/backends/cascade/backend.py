@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.backends.base import AnswerRequest, AssetStatus
+from engine.backends.base import AnswerRequest, AssetStatus, Capabilities
 from engine.backends.cascade import prompt
 from engine.backends.cascade.conditions import check as check_condition
 from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
@@ -37,6 +37,7 @@ class CascadeBackend:
     """
 
     name = "cascade"
+    capabilities = Capabilities(checks_conditions=True)
 
     def __init__(self, model: str | None = None, device: str = "auto") -> None:
         if device not in ("auto", "cpu", "cuda"):
@@ -55,7 +56,9 @@ class CascadeBackend:
             if self.reader is None:
                 self.reader = TextReader(threads=max(1, (os.cpu_count() or 2) // 2))
 
-    def open_context(self) -> CascadeContext:
+    def open_context(self, options: None = None) -> CascadeContext:
+        if options is not None:
+            raise ValueError(f"cascade: contexts take no options, got {type(options).__name__}")
         if self.reader is None or self.lm.model is None:
             raise RuntimeError("cascade: load() the backend before opening a context")
         return CascadeContext(self)
@@ -94,6 +97,7 @@ class CascadeContext:
     def __init__(self, backend: CascadeBackend) -> None:
         assert backend.reader is not None
         self.backend = backend
+        self.capabilities = backend.capabilities
         self.perceiver = Perceiver(backend.reader, backend.perception)
         self.log = SceneLog()
         self.last_observation: Observation | None = None

@@ -7,12 +7,12 @@ where the stream stands, which reproduces what ``get_rope_index`` gives for the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from engine.backends.omni.chat import CHATML
+from engine.backends.omni.chat import CHATML, ChatFormat
 from streams.items import SAMPLE_RATE
 
 MIN_AUDIO_SAMPLES = SAMPLE_RATE // 10  # shorter audio yields no encoder output; it waits for the next chunk
@@ -28,6 +28,26 @@ class SegmentInputs:
     @property
     def length(self) -> int:
         return int(self.input_ids.shape[1])
+
+
+class MediaAdapter(Protocol):
+    """What every model family's input builder offers the stream context."""
+
+    tokenizer: Any
+    chat: ChatFormat
+    position_rows: int  # rows of position ids: 3 for M-RoPE, 1 for plain 1-D positions
+
+    def ids(self, text: str) -> list[int]: ...
+
+    def text(self, text: str) -> SegmentInputs: ...
+
+    def media(
+        self, header: str, frames: list[np.ndarray], audio: np.ndarray | None, transcript: str, seconds: float
+    ) -> SegmentInputs:
+        """One chunk of ``seconds`` of stream after ``header``: its frames and what was heard in it, as raw 16 kHz
+        ``audio`` (a backend that ``hears_audio``; None: too little of it) or as ``transcript`` text (one that does
+        not: its context then gives no audio)."""
+        ...
 
 
 def _text_positions(n: int, device: torch.device) -> torch.Tensor:
@@ -169,8 +189,11 @@ class OmniAdapter(_Adapter):
         }
         return inputs, feature_lens, count
 
-    def media(self, header: str, frames: list[np.ndarray], audio: np.ndarray | None, seconds: float) -> SegmentInputs:
-        """One chunk of ``seconds`` of stream: its frames as a clip, interleaved with its audio when it has both."""
+    def media(
+        self, header: str, frames: list[np.ndarray], audio: np.ndarray | None, transcript: str, seconds: float
+    ) -> SegmentInputs:
+        """One chunk of ``seconds`` of stream: its frames as a clip, interleaved with its audio when it has both
+        (the thinker hears the audio itself: its context keeps no ``transcript``)."""
         ids = self.ids(header)
         inputs: dict[str, Any] = {}
         heard = audio is not None and len(audio) >= MIN_AUDIO_SAMPLES
@@ -226,8 +249,11 @@ class QwenVlAdapter(_Adapter):
         self.vision_start = int(cfg.vision_start_token_id)
         self.vision_end = int(cfg.vision_end_token_id)
 
-    def media(self, header: str, frames: list[np.ndarray], transcript: str, seconds: float) -> SegmentInputs:
-        """One chunk of ``seconds`` of stream: its frames as a clip, then what was heard in it."""
+    def media(
+        self, header: str, frames: list[np.ndarray], audio: np.ndarray | None, transcript: str, seconds: float
+    ) -> SegmentInputs:
+        """One chunk of ``seconds`` of stream: its frames as a clip, then what was heard in it (the ``transcript``:
+        these models take no raw ``audio``)."""
         ids = self.ids(header)
         inputs: dict[str, Any] = {}
         rope: dict[str, Any] = {}

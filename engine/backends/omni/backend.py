@@ -6,12 +6,12 @@ import functools
 import os
 import threading
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
 
-from engine.backends.base import AssetStatus
+from engine.backends.base import AssetStatus, Capabilities
 from engine.backends.omni.adapters import OmniAdapter, QwenVlAdapter
 from engine.backends.omni.context import StreamContext
 from engine.backends.omni.device import dtype_for, resolve_device
@@ -39,6 +39,7 @@ class TransformersBackend(ABC):
     """Shared loading for both backends. Construct with ``(model, device)``, then ``load()``."""
 
     name = "transformers"
+    capabilities: ClassVar[Capabilities]
     default_model = ""
     model_types: tuple[str, ...] = ()
 
@@ -123,6 +124,8 @@ class TransformersBackend(ABC):
 
     def open_context(self, options: OmniOptions | None = None) -> StreamContext:
         """A new session's stream state on the shared weights; ``options`` overrides the backend's for it."""
+        if options is not None and not isinstance(options, OmniOptions):
+            raise ValueError(f"{self.name}: context options must be OmniOptions, got {type(options).__name__}")
         self.load()
         return StreamContext(self, options or self.options)
 
@@ -168,6 +171,7 @@ class OmniBackend(TransformersBackend):
     """Qwen2.5-Omni thinker: video frames and raw audio go into the model."""
 
     name = "omni"
+    capabilities = Capabilities(judges_addressing=True, hears_audio=True, media_window=True, options=OmniOptions)
     default_model = "Qwen/Qwen2.5-Omni-3B"
     model_types = OMNI_MODEL_TYPES
 
@@ -198,6 +202,7 @@ class VlmBackend(TransformersBackend):
     model, audio as transcripts."""
 
     name = "vlm"
+    capabilities = Capabilities(judges_addressing=True, media_window=True, options=OmniOptions)
     default_model = "Qwen/Qwen2.5-VL-3B-Instruct"
     model_types = VLM_MODEL_TYPES
 

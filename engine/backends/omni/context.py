@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from engine.backends.base import AnswerRequest, Turn
-from engine.backends.omni.adapters import MIN_AUDIO_SAMPLES, OmniAdapter, QwenVlAdapter, SegmentInputs
+from engine.backends.base import AnswerRequest, Capabilities, Turn
+from engine.backends.omni.adapters import MIN_AUDIO_SAMPLES, MediaAdapter, SegmentInputs
 from engine.backends.omni.errors import WindowShrunk
 from engine.backends.omni.eviction import FrameDeduper, SinkWindow, TextPriorCompressor
 from engine.backends.omni.kv_stream import KvStream, SegmentKind
 from engine.backends.omni.options import OmniOptions
-from engine.backends.omni.processor_adapter import ProcessorAdapter
 from engine.cancel import CancelToken
 from streams.items import SAMPLE_RATE, AudioChunk, VideoFrame
 
@@ -37,7 +36,8 @@ class StreamContext:
     def __init__(self, backend: TransformersBackend, options: OmniOptions) -> None:
         self.backend = backend
         self.options = options
-        self.adapter: OmniAdapter | QwenVlAdapter | ProcessorAdapter = backend.adapter
+        self.capabilities: Capabilities = backend.capabilities
+        self.adapter: MediaAdapter = backend.adapter
         self.window = SinkWindow(options.window_seconds, options.max_kv_tokens)
         self.compressor = (
             TextPriorCompressor(options.compress_after_seconds, options.compress_keep_ratio)
@@ -90,7 +90,7 @@ class StreamContext:
             self._raise_report()
 
     def ingest_audio(self, chunk: AudioChunk) -> None:
-        if not isinstance(self.adapter, OmniAdapter):
+        if not self.capabilities.hears_audio:
             return  # image-text models hear the stream through transcripts
         with self._lock:
             self._advance(chunk.t)
@@ -116,7 +116,7 @@ class StreamContext:
                 return
 
     def ingest_transcript(self, start: float, end: float, text: str) -> None:
-        if isinstance(self.adapter, OmniAdapter):
+        if self.capabilities.hears_audio:
             return  # the thinker hears the raw audio itself
         with self._lock:
             self._advance(end)
@@ -142,10 +142,9 @@ class StreamContext:
         if not self._frames and not has_audio and not self._transcripts:
             return
         header = f"\n{start:.0f}s:"
-        if isinstance(self.adapter, OmniAdapter):
-            seg = self.adapter.media(header, self._frames, audio if has_audio else None, end - start)
-        else:
-            seg = self.adapter.media(header, self._frames, "".join(self._transcripts), end - start)
+        seg = self.adapter.media(
+            header, self._frames, audio if has_audio else None, "".join(self._transcripts), end - start
+        )
         self._frames = []
         self._transcripts = []
         if has_audio:

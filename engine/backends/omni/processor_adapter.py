@@ -113,9 +113,11 @@ class ProcessorAdapter:
         ids = torch.tensor([self.ids(text)], device=self.device)
         return SegmentInputs(ids, torch.arange(ids.shape[1], device=self.device)[None])
 
-    def media(self, header: str, frames: list[np.ndarray], transcript: str, seconds: float) -> SegmentInputs:
-        """One chunk: each frame as an image in the family's own layout (``seconds`` is unused: these families'
-        positions are 1-D and carry no time)."""
+    def media(
+        self, header: str, frames: list[np.ndarray], audio: np.ndarray | None, transcript: str, seconds: float
+    ) -> SegmentInputs:
+        """One chunk: each frame as an image in the family's own layout, then the ``transcript`` (no raw ``audio``;
+        ``seconds`` is unused: these families' positions are 1-D and carry no time)."""
         text = header + self.image_token * len(frames) + transcript.replace(self.image_token, "")
         if not frames:
             return self.text(text)
