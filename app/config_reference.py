@@ -44,6 +44,7 @@ OPTION_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Backends",
         (
+            ("engine.backends.cascade.options", "CascadeOptions"),
             ("engine.backends.cascade.perception", "PerceptionConfig"),
             ("engine.backends.omni.options", "OmniOptions"),
         ),

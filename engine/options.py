@@ -36,6 +36,7 @@ class IngestOptions:
     video_queue_frames: int = 8  # frames waiting for the model before the oldest is dropped
     audio_queue_chunks: int = 18_750  # 10 minutes of 32 ms chunks: the hard limit before audio is dropped (reported)
     audio_lag_warn_s: float = 2.0  # audio backlog that is reported as an error event
+    audio_batch_chunks: int = 64  # a backlog of audio is taken by voice detection and the backend this many at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +100,4 @@ class SessionOptions:
     gate_mode: str = "gate"  # always | gate (learned, no wake word) | wake (needs a name) | model (omni/vlm judges)
     gate: GateOptions = field(default_factory=GateOptions)  # the learned gate's thresholds and cues
     metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events
+    metrics_ttft_window: int = 1000  # the time-to-first-token median in ``metrics`` is over this many latest answers

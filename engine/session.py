@@ -184,7 +184,7 @@ class Session:
         self.instructions: dict[str, Instruction] = {}
         self._checks_armed = False
         # metrics
-        self.metrics = SessionMetrics(self.options.metrics_interval_s)
+        self.metrics = SessionMetrics(self.options.metrics_interval_s, self.options.metrics_ttft_window)
         self._lag_reported = False
         self._vad_failing = False
 
@@ -402,7 +402,7 @@ class Session:
             except QueueClosed:
                 return
             batch = [first]
-            while len(self._audio_q) and len(batch) < 64:
+            while len(self._audio_q) and len(batch) < self.options.ingest.audio_batch_chunks:
                 batch.append(await self._audio_q.get())
             try:
                 await self._process_audio(batch)

@@ -8,17 +8,15 @@ from collections import deque
 
 import numpy as np
 
-TTFT_WINDOW = 1000  # the time-to-first-token median is over this many latest responses
-
 
 class SessionMetrics:
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, ttft_window: int) -> None:
         self.interval_s = interval_s
         self.frames = 0
         self.audio_chunks = 0
         self.lag_max = 0.0
         self.responses = 0
-        self.ttft: deque[float] = deque(maxlen=TTFT_WINDOW)
+        self.ttft: deque[float] = deque(maxlen=ttft_window)
         self._started_wall = time.monotonic()
         self._next_t = interval_s
         self._frames_at_last = 0

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from engine.session_metrics import TTFT_WINDOW, SessionMetrics
+from engine.options import SessionOptions
+from engine.session_metrics import SessionMetrics
+
+TTFT_WINDOW = SessionOptions().metrics_ttft_window
 
 
 def test_reports_fall_due_once_per_interval_of_stream_time() -> None:
-    metrics = SessionMetrics(5.0)
+    metrics = SessionMetrics(5.0, TTFT_WINDOW)
     due = [t for t in (0.0, 4.9, 5.0, 5.1, 9.9, 17.0, 18.0, 20.0) if metrics.due(t)]
     assert due == [5.0, 17.0, 20.0]  # a jump over several intervals gives one report, not a burst
 
 
 def test_values_count_what_came_in_and_what_was_dropped() -> None:
-    metrics = SessionMetrics(5.0)
+    metrics = SessionMetrics(5.0, TTFT_WINDOW)
     metrics.frames += 12
     metrics.audio(50, lag=0.2)
     metrics.audio(50, lag=0.05)
@@ -29,7 +32,7 @@ def test_values_count_what_came_in_and_what_was_dropped() -> None:
 
 
 def test_ttft_memory_is_bounded_however_long_the_session_runs() -> None:
-    metrics = SessionMetrics(5.0)
+    metrics = SessionMetrics(5.0, TTFT_WINDOW)
     for i in range(3 * TTFT_WINDOW):
         metrics.answered(1000.0 if i < 2 * TTFT_WINDOW else 10.0)
     values = metrics.values(5.0, frames_dropped=0, audio_dropped=0)

@@ -13,7 +13,8 @@ from engine.backends.cascade.conditions import check as check_condition
 from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
 from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
-from engine.backends.cascade.perception import Observation, Perceiver, PerceptionConfig
+from engine.backends.cascade.options import CascadeOptions
+from engine.backends.cascade.perception import Observation, Perceiver
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.words import words, wordset
 from engine.cancel import CancelToken
@@ -22,11 +23,7 @@ from engine.model_files import ModelFilesError
 from engine.proactive import ConditionCheck
 from streams.items import AudioChunk, VideoFrame
 
-EVIDENCE_LIMIT = 12  # observation entries put in front of the model per question
-
-
 _PRESENT = wordset("now currently current moment present")
-PRESENT_S = 1.5  # an observation still seen this close to the question's time counts as "now"
 
 
 class CascadeBackend:
@@ -37,7 +34,7 @@ class CascadeBackend:
     """
 
     name = "cascade"
-    capabilities = Capabilities(checks_conditions=True)
+    capabilities = Capabilities(checks_conditions=True, options=CascadeOptions)
 
     def __init__(self, model: str | None = None, device: str = "auto") -> None:
         if device not in ("auto", "cpu", "cuda"):
@@ -45,7 +42,7 @@ class CascadeBackend:
         self.model = model
         self.device = "cuda" if device == "cuda" else "cpu"
         self.lm = LocalLM(model, self.device)
-        self.perception = PerceptionConfig()
+        self.options = CascadeOptions()
         self.reader: TextReader | None = None
         self._lock = threading.Lock()
 
@@ -56,12 +53,13 @@ class CascadeBackend:
             if self.reader is None:
                 self.reader = TextReader(threads=max(1, (os.cpu_count() or 2) // 2))
 
-    def open_context(self, options: None = None) -> CascadeContext:
-        if options is not None:
-            raise ValueError(f"cascade: contexts take no options, got {type(options).__name__}")
+    def open_context(self, options: CascadeOptions | None = None) -> CascadeContext:
+        """A new session's stream; ``options`` replace the backend's for it."""
+        if options is not None and not isinstance(options, CascadeOptions):
+            raise ValueError(f"cascade: context options must be CascadeOptions, got {type(options).__name__}")
         if self.reader is None or self.lm.model is None:
             raise RuntimeError("cascade: load() the backend before opening a context")
-        return CascadeContext(self)
+        return CascadeContext(self, options or self.options)
 
     def check_assets(self) -> AssetStatus:
         problems: list[str] = []
@@ -94,11 +92,12 @@ class CascadeBackend:
 class CascadeContext:
     """One stream: frames go through perception into the scene log; questions are answered from the log."""
 
-    def __init__(self, backend: CascadeBackend) -> None:
+    def __init__(self, backend: CascadeBackend, options: CascadeOptions) -> None:
         assert backend.reader is not None
         self.backend = backend
+        self.options = options
         self.capabilities = backend.capabilities
-        self.perceiver = Perceiver(backend.reader, backend.perception)
+        self.perceiver = Perceiver(backend.reader, options.perception)
         self.log = SceneLog()
         self.last_observation: Observation | None = None
         self.visible_texts: list[str] = []  # text read in the latest frame that was read
@@ -135,7 +134,7 @@ class CascadeContext:
         stem = split_choices(request.query)[0] if options else request.query
         # The options' words help find the entries that decide between them.
         wanted = " ".join((stem, *options))
-        evidence = self.log.retrieve(wanted, request.t, request.context_seconds, EVIDENCE_LIMIT)
+        evidence = self.log.retrieve(wanted, request.t, request.context_seconds, self.options.evidence_limit)
         entries = evidence.entries
         if cancel.cancelled:
             return
@@ -153,7 +152,7 @@ class CascadeContext:
         else:
             if _PRESENT & set(words(request.query)):
                 # "right now": only what is still observed at the question's time, so old signs can't be quoted
-                entries = [e for e in entries if e.end >= request.t - PRESENT_S] or entries
+                entries = [e for e in entries if e.end >= request.t - self.options.present_s] or entries
             messages = prompt.open_question(
                 request.query, request.t, entries, request.history, instructions=request.instructions
             )
