@@ -24,8 +24,8 @@ from app.browser_input import InputError, MicConverter, frame_to_rgb
 from app.demo_view import LiveView
 from app.live import LiveSession, SessionManager
 from app.tts import Speaker, TtsUnavailable
+from engine.event_bus import SubscriberOverflow
 from engine.events import Proactive, ResponseDelta, ResponseDone, ResponsePaused
-from engine.session import SubscriberOverflow
 from streams.audio import AudioFileSource
 from streams.clock import ReplayClock
 from streams.source import SourceError

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from engine.event_bus import EventStream
 from engine.runtime import EngineConfig, open_session
-from engine.session import EventStream, Session
+from engine.session import Session
 from streams.clock import LiveClock
 from streams.push import PushSource
 

@@ -32,6 +32,7 @@ from aiomqtt.exceptions import MqttConnectError  # CONNACK refusals (not exporte
 from app.limits import InputLimiter, RateGuard, RateLimits
 from app.live import LiveSession, SessionLimitError, SessionManager
 from app.tts import EchoTap, Speaker
+from engine.event_bus import SubscriberOverflow
 from engine.events import (
     Error,
     Event,
@@ -49,7 +50,6 @@ from engine.events import (
     Transcript,
     TranscriptFailed,
 )
-from engine.session import SubscriberOverflow
 from streams.images import ImageError, decode_image
 
 log = logging.getLogger(__name__)

@@ -60,6 +60,7 @@ from app.security import (
     select_subprotocol,
 )
 from app.tts import EspeakVoice, Speaker, TtsUnavailable
+from engine.event_bus import SubscriberOverflow
 from engine.events import (
     Error,
     Event,
@@ -73,7 +74,6 @@ from engine.events import (
     Transcript,
     TranscriptFailed,
 )
-from engine.session import SubscriberOverflow
 from streams.items import CHUNK_SAMPLES
 
 log = logging.getLogger(__name__)

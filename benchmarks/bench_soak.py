@@ -40,6 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.event_bus import EventStream, SubscriberOverflow
 from engine.events import (
     Error,
     Event,
@@ -56,7 +57,6 @@ from engine.events import (
     Transcript,
 )
 from engine.runtime import EngineConfig, open_session
-from engine.session import EventStream, SubscriberOverflow
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, VideoFrame
 from streams.synth import noise, speak
 from streams.text import ScheduledTextSource

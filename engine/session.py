@@ -22,8 +22,7 @@ import heapq
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +31,7 @@ from engine.backends.base import AnswerRequest, BackendContext, BackendRecovered
 from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.echo import EchoGuard
+from engine.event_bus import EventBus, EventStream
 from engine.events import (
     Error,
     Event,
@@ -61,42 +61,11 @@ from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Uttera
 from engine.session_metrics import SessionMetrics
 from engine.speech import Transcriber, VoiceDetector
 from engine.turn_audio import TurnAudio
+from engine.work import Held, Work
 from streams.clock import Clock
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
 from streams.queues import DropOldestQueue, QueueClosed
 from streams.source import Source, SourceError
-
-
-class SubscriberOverflow(Exception):
-    """A subscriber fell more than its queue size behind and was disconnected."""
-
-
-class EventStream:
-    """One subscriber's bounded view of the session's events, in order."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=maxsize)
-        self.overflowed = False
-
-    def _offer(self, event: Event | None) -> None:
-        if self.overflowed:
-            return
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.overflowed = True
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            if self.overflowed and self._queue.empty():
-                raise SubscriberOverflow("event subscriber fell too far behind and was disconnected")
-            event = await self._queue.get()
-            if event is None:
-                return
-            yield event
 
 
 @dataclass
@@ -151,31 +120,27 @@ class Session:
         if self.options.turns.manual_turns and transcriber is None:
             raise ValueError("manual turns need speech input (a transcriber)")
         self.history: list[Turn] = []
-        self._subscribers: list[EventStream] = []
+        self._bus = EventBus()
         self._segmenter = SpeechSegmenter(self.options.vad)
         self.echo = EchoGuard(
             threshold=self.options.turns.echo_threshold, max_delay_s=self.options.turns.echo_max_delay_s
         )
-        self._pools = {
-            name: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-{self.session_id}")
-            for name in ("ingest", "vad", "asr", "answer")
-        }
-        self._video_q: DropOldestQueue[VideoFrame] = DropOldestQueue(self.options.ingest.video_queue_frames)
-        self._audio_q: DropOldestQueue[AudioChunk] = DropOldestQueue(self.options.ingest.audio_queue_chunks)
-        self._pending = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._work = Work(("ingest", "vad", "asr", "answer"), self.session_id)
+        # queued input, each item held as pending work until it is taken in
+        self._video_q: DropOldestQueue[tuple[VideoFrame, Held]] = DropOldestQueue(
+            self.options.ingest.video_queue_frames
+        )
+        self._audio_q: DropOldestQueue[tuple[AudioChunk, Held]] = DropOldestQueue(
+            self.options.ingest.audio_queue_chunks
+        )
         self._response: _Response | None = None
         self._ids = itertools.count(1)
         self._turn_ids = itertools.count(1)
         self._speech_turn: str | None = None  # the turn id of the utterance the VAD is in
-        self._timer_seq = itertools.count()
         self._stopping = asyncio.Event()
         self._ended = False
         self._asr_chain: asyncio.Task[None] | None = None
         self._early: tuple[float, float, asyncio.Future[str]] | None = None  # (start, end, transcript) at a pause
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._speaking_since: float | None = None
         self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
         # manual turns: uncommitted audio, and commits (a future each) and clears due
@@ -191,39 +156,17 @@ class Session:
     # ------------------------------------------------------------------ events
     def subscribe(self, maxsize: int = 100_000) -> EventStream:
         """Receive every event from now on (bounded: a subscriber that falls ``maxsize`` behind is dropped)."""
-        stream = EventStream(maxsize)
-        self._subscribers.append(stream)
-        return stream
+        return self._bus.subscribe(maxsize)
 
     def emit(self, event: Event) -> None:
-        for sub in self._subscribers:
-            sub._offer(event)
+        self._bus.emit(event)
 
     def _error(self, source: str, message: str, fatal: bool = False) -> None:
         self.emit(Error(t=self.clock.now(), source=source, message=message, fatal=fatal))
 
-    # ------------------------------------------------------------------ bookkeeping of pending work
-    def _begin(self) -> None:
-        self._pending += 1
-        self._idle.clear()
-
-    def _finish(self) -> None:
-        self._pending -= 1
-        if self._pending == 0:
-            self._idle.set()
-
     async def wait_idle(self) -> None:
         """Return once no ingest, transcription or response is pending."""
-        await self._idle.wait()
-
-    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _in(self, pool: str, fn: object, *args: object) -> object:
-        return await asyncio.get_running_loop().run_in_executor(self._pools[pool], fn, *args)  # type: ignore[arg-type]
+        await self._work.idle()
 
     # ------------------------------------------------------------------ running
     async def run(self, sources: Sequence[Source]) -> bool:
@@ -248,11 +191,14 @@ class Session:
         if sources and not opened:
             await self._end("no source could be opened")
             return False
-        workers = [self._spawn(self._video_worker(), "video-worker"), self._spawn(self._audio_worker(), "audio-worker")]
-        feeders = [self._spawn(self._feed_live(s), f"feed-{s.name}") for s in opened if s.live]
+        workers = [
+            self._work.spawn(self._video_worker(), "video-worker"),
+            self._work.spawn(self._audio_worker(), "audio-worker"),
+        ]
+        feeders = [self._work.spawn(self._feed_live(s), f"feed-{s.name}") for s in opened if s.live]
         replayed = [s for s in opened if not s.live]
         if replayed:
-            feeders.append(self._spawn(self._feed_replay(replayed), "feed-replay"))
+            feeders.append(self._work.spawn(self._feed_replay(replayed), "feed-replay"))
         stop_wait = asyncio.ensure_future(self._stopping.wait())
         try:
             if feeders:
@@ -276,7 +222,7 @@ class Session:
         if not self._stopping.is_set():
             await self._close_speech()
             await self.wait_idle()
-            self._run_timers(float("inf"))
+            self._work.run_timers(float("inf"))
             await self.wait_idle()
         await self._end(reason)
         return True
@@ -293,20 +239,14 @@ class Session:
         self._ended = True
         if self._response is not None:
             self._cancel_response("cancelled", reason)
-        pending = [t for t in self._tasks if not t.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for pool in self._pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
+        await self._work.close()
         try:
             await asyncio.to_thread(self.context.close)
         except Exception as exc:  # reported; the session still ends
             self._error("backend", f"closing the backend context failed: {type(exc).__name__}: {exc}")
         self._emit_metrics()
         self.emit(SessionEnded(t=self.clock.now(), reason=reason))
-        for sub in self._subscribers:
-            sub._offer(None)
+        self._bus.close()
 
     async def _feed_replay(self, sources: Sequence[Source]) -> None:
         """Merge the replayed sources by timestamp and release items as the clock allows."""
@@ -358,18 +298,18 @@ class Session:
             )
 
     def _accept_item(self, item: StreamItem) -> None:
-        self._run_timers(self.clock.now())
+        self._work.run_timers(self.clock.now())
         if isinstance(item, VideoFrame):
-            self._begin()
-            if self._video_q.put_nowait(item) is not None:
-                self._finish()
+            dropped = self._video_q.put_nowait((item, self._work.hold()))
+            if dropped is not None:
+                dropped[1].release()
         elif isinstance(item, AudioChunk):
             if self._turn_audio.add(item, keep=self.options.turns.manual_turns):
                 limit = self._turn_audio.max_seconds
                 self._error("input", f"uncommitted audio is over {limit:g} s long: its oldest part is dropped")
-            self._begin()
-            if self._audio_q.put_nowait(item) is not None:
-                self._finish()
+            dropped_chunk = self._audio_q.put_nowait((item, self._work.hold()))
+            if dropped_chunk is not None:
+                dropped_chunk[1].release()
                 self._error("audio", f"audio backlog over {self._audio_q.maxsize} chunks: oldest chunk dropped")
             self._run_marks()
         else:
@@ -380,11 +320,11 @@ class Session:
     async def _video_worker(self) -> None:
         while True:
             try:
-                frame = await self._video_q.get()
+                frame, held = await self._video_q.get()
             except QueueClosed:
                 return
             try:
-                await self._in("ingest", self.context.ingest_frame, frame)
+                await self._work.thread("ingest", self.context.ingest_frame, frame)
                 self.metrics.frames += 1
             except BackendRecovered as exc:
                 self.metrics.frames += 1
@@ -392,7 +332,7 @@ class Session:
             except Exception as exc:
                 self._error("backend", f"ingesting the frame at {frame.t:.2f} s failed: {type(exc).__name__}: {exc}")
             finally:
-                self._finish()
+                held.release()
 
     # ------------------------------------------------------------------ audio
     async def _audio_worker(self) -> None:
@@ -401,16 +341,16 @@ class Session:
                 first = await self._audio_q.get()
             except QueueClosed:
                 return
-            batch = [first]
-            while len(self._audio_q) and len(batch) < self.options.ingest.audio_batch_chunks:
-                batch.append(await self._audio_q.get())
+            queued = [first]
+            while len(self._audio_q) and len(queued) < self.options.ingest.audio_batch_chunks:
+                queued.append(await self._audio_q.get())
             try:
-                await self._process_audio(batch)
+                await self._process_audio([chunk for chunk, _ in queued])
             except Exception as exc:
                 self._error("audio", f"audio processing failed: {type(exc).__name__}: {exc}")
             finally:
-                for _ in batch:
-                    self._finish()
+                for _, held in queued:
+                    held.release()
 
     async def _process_audio(self, batch: list[AudioChunk]) -> None:
         lag = max(0.0, self.clock.now() - batch[-1].end) if not self.clock.paced_by_engine else 0.0
@@ -421,13 +361,13 @@ class Session:
         elif lag < self.options.ingest.audio_lag_warn_s / 2:
             self._lag_reported = False
         # the backend's audio ingest queues behind frames; voice detection must not wait for it
-        self._begin()
-        ingest = asyncio.get_running_loop().run_in_executor(self._pools["ingest"], self._ingest_audio_batch, batch)
-        ingest.add_done_callback(self._audio_ingested)
+        held = self._work.hold()
+        ingest = self._work.thread("ingest", self._ingest_audio_batch, batch)
+        ingest.add_done_callback(lambda future: self._audio_ingested(future, held))
         if self.vad is None or self.options.turns.manual_turns:
             return
         try:
-            events, voiced_until = await self._in("vad", self._segment, batch)  # type: ignore[misc]
+            events, voiced_until = await self._work.thread("vad", self._segment, batch)  # type: ignore[misc]
         except Exception as exc:
             if not self._vad_failing:  # reported once per failing stretch, not for every chunk
                 self._vad_failing = True
@@ -452,8 +392,8 @@ class Session:
         if voiced_until is not None:
             self._on_voiced(voiced_until)
 
-    def _audio_ingested(self, future: asyncio.Future[None]) -> None:
-        self._finish()
+    def _audio_ingested(self, future: asyncio.Future[None], held: Held) -> None:
+        held.release()
         exc = None if future.cancelled() else future.exception()
         if isinstance(exc, BackendRecovered):
             self._error("backend", str(exc))
@@ -493,9 +433,7 @@ class Session:
         """Start transcribing at a pause in speech; the utterance, if it ends there, uses the result."""
         if self.transcriber is None:
             return
-        future = asyncio.get_running_loop().run_in_executor(
-            self._pools["asr"], self.transcriber.transcribe, pause.samples
-        )
+        future = self._work.thread("asr", self.transcriber.transcribe, pause.samples)
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a discarded guess may fail unseen
         self._early = (pause.start, pause.end, future)
 
@@ -506,7 +444,7 @@ class Session:
                 return str(await early[2])
             except Exception:
                 pass  # transcribe again below, and report a failure there
-        return str(await self._in("asr", self.transcriber.transcribe, utt.samples))  # type: ignore[union-attr]
+        return str(await self._work.thread("asr", self.transcriber.transcribe, utt.samples))  # type: ignore[union-attr]
 
     def _new_turn_id(self) -> str:
         return f"u{next(self._turn_ids)}"
@@ -517,9 +455,8 @@ class Session:
         self.emit(SpeechStopped(t=utt.end, turn_id=turn_id, start=utt.start, duration=round(utt.duration, 3)))
         if utt.too_short or self.transcriber is None:
             return
-        self._begin()
-        previous = self._asr_chain
-        self._asr_chain = self._spawn(self._transcribe(utt, turn_id, previous, time.monotonic()), "asr")
+        transcription = self._transcribe(utt, turn_id, self._asr_chain, time.monotonic())
+        self._asr_chain = self._work.spawn(transcription, "asr", self._work.hold())
 
     async def _transcribe(
         self,
@@ -557,7 +494,7 @@ class Session:
             )
             if text:
                 try:
-                    await self._in("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
+                    await self._work.thread("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
                 except Exception as exc:  # the query itself still goes on
                     self._error(
                         "backend",
@@ -581,7 +518,7 @@ class Session:
                     )
                 return
             try:
-                decision = await self._in("asr", self._decide, text, utt)
+                decision = await self._work.thread("asr", self._decide, text, utt)
             except Exception as exc:
                 self._error("gate", f"deciding whether '{text}' is a query failed: {type(exc).__name__}: {exc}")
                 self.emit(
@@ -614,7 +551,6 @@ class Session:
         finally:
             if committed is not None and not committed.done():
                 committed.set_result(None)
-            self._finish()
 
     def note_playback(self, t: float, samples: np.ndarray) -> None:
         """The assistant's own audio, played from stream time ``t``: its echo in the microphone is not the user."""
@@ -677,19 +613,8 @@ class Session:
             committed.set_result(None)
             return
         utt = Utterance(start=chunks[0].t, end=chunks[-1].end, samples=np.concatenate([c.samples for c in chunks]))
-        self._begin()
-        previous = self._asr_chain
-        self._asr_chain = self._spawn(self._transcribe(utt, turn_id, previous, time.monotonic(), committed), "asr")
-
-    # ------------------------------------------------------------------ stream-time timers
-    def _at(self, t: float, action: Callable[[], None]) -> None:
-        """Run ``action`` once stream time reaches ``t`` (checked as items arrive, so it works in fast replay)."""
-        heapq.heappush(self._timers, (t, next(self._timer_seq), action))
-
-    def _run_timers(self, now: float) -> None:
-        while self._timers and self._timers[0][0] <= now:
-            _, _, action = heapq.heappop(self._timers)
-            action()
+        transcription = self._transcribe(utt, turn_id, self._asr_chain, time.monotonic(), committed)
+        self._asr_chain = self._work.spawn(transcription, "asr", self._work.hold())
 
     # ------------------------------------------------------------------ barge-in
     def _on_onset(self, t: float) -> None:
@@ -706,7 +631,7 @@ class Session:
             if self._response is response and response.paused_at == t:
                 self._resume(response, f"false interruption: no query within {turns.false_interruption_timeout_s:g} s")
 
-        self._at(t + turns.false_interruption_timeout_s, no_query)
+        self._work.at(t + turns.false_interruption_timeout_s, no_query)
 
     def _on_voiced(self, until: float) -> None:
         """Voice activity continued up to ``until``: speech long enough turns a pause into an interruption."""
@@ -793,10 +718,11 @@ class Session:
         if not self._commits and chain is None:
             self._answer_waiting(instructions)
             return True
-        counted = not self._turn_audio.waiting  # not while a commit waits for audio still to be released (fast replay)
-        if counted:
-            self._begin()
-        self._spawn(self._answer_when_transcribed(list(self._commits), chain, instructions, counted), "create-response")
+        # pending work, except while a commit waits for audio still to be released (fast replay waits for idle first)
+        held = None if self._turn_audio.waiting else self._work.hold()
+        self._work.spawn(
+            self._answer_when_transcribed(list(self._commits), chain, instructions), "create-response", held
+        )
         return True
 
     async def _answer_when_transcribed(
@@ -804,18 +730,13 @@ class Session:
         commits: list[asyncio.Future[None]],
         chain: asyncio.Task[None] | None,
         instructions: str | None,
-        counted: bool,
     ) -> None:
-        try:
-            await asyncio.gather(*commits)
-            if chain is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(chain)
-            if not self._answer_waiting(instructions):
-                self._error("input", "a response was requested, but no turn was accepted to answer")
-        finally:
-            if counted:
-                self._finish()
+        await asyncio.gather(*commits)
+        if chain is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(chain)
+        if not self._answer_waiting(instructions):
+            self._error("input", "a response was requested, but no turn was accepted to answer")
 
     def _accept_query(
         self,
@@ -864,10 +785,9 @@ class Session:
             instructions=instructions,
         )
         self._response = response
-        self._begin()
-        response.task = self._spawn(
-            self._respond(response, self._standing_instruction(last.query_id, query)), response.response_id
-        )
+        decoding = self._work.hold()
+        reply = self._standing_instruction(last.query_id, query)
+        response.task = self._work.spawn(self._respond(response, decoding, reply), response.response_id, decoding)
         return True
 
     def truncate_turn(self, response_id: str, heard: str) -> bool:
@@ -931,7 +851,7 @@ class Session:
             )
         )
 
-    async def _respond(self, response: _Response, reply: str | None = None) -> None:
+    async def _respond(self, response: _Response, decoding: Held, reply: str | None = None) -> None:
         """Stream the backend's answer to the response's query, or ``reply`` when the engine answers itself."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[object] = asyncio.Queue()
@@ -964,37 +884,32 @@ class Session:
                 t=self.clock.now(), response_id=response.response_id, query_id=response.query_id, query=response.query
             )
         )
-        counted = True  # this response counts as pending work while it decodes
-        try:
-            self._pools["answer"].submit(decode)
-            while True:
-                piece = await pieces.get()
-                if piece is done:
-                    break
-                if isinstance(piece, Exception):
-                    self._error("backend", f"answering failed: {type(piece).__name__}: {piece}")
-                    if self._response is response:
-                        self._response = None
-                        self._close_response(response, "failed", f"{type(piece).__name__}: {piece}")
-                    return
-                text = str(piece)
-                if not text:
-                    continue
-                if response.paused_at is not None:
-                    response.held.append(text)
-                else:
-                    self._deliver(response, text)
+        # ``decoding``: this response is pending work while it decodes
+        self._work.submit("answer", decode)
+        while True:
+            piece = await pieces.get()
+            if piece is done:
+                break
+            if isinstance(piece, Exception):
+                self._error("backend", f"answering failed: {type(piece).__name__}: {piece}")
+                if self._response is response:
+                    self._response = None
+                    self._close_response(response, "failed", f"{type(piece).__name__}: {piece}")
+                return
+            text = str(piece)
+            if not text:
+                continue
             if response.paused_at is not None:
-                # decoded completely while paused: wait (not as pending work) for resume or interruption
-                self._finish()
-                counted = False
-                await response.unpaused.wait()
-            if self._response is response:
-                self._response = None
-                self._close_response(response, "completed")
-        finally:
-            if counted:
-                self._finish()
+                response.held.append(text)
+            else:
+                self._deliver(response, text)
+        if response.paused_at is not None:
+            # decoded completely while paused: wait (not as pending work) for resume or interruption
+            decoding.release()
+            await response.unpaused.wait()
+        if self._response is response:
+            self._response = None
+            self._close_response(response, "completed")
 
     # ------------------------------------------------------------------ standing instructions
     def _standing_instruction(self, query_id: str, text: str) -> str | None:
@@ -1031,7 +946,7 @@ class Session:
         )
         if not self._checks_armed:
             self._checks_armed = True
-            self._at(self.clock.now() + self.options.proactive.check_interval_s, self._check_instructions)
+            self._work.at(self.clock.now() + self.options.proactive.check_interval_s, self._check_instructions)
         return f"OK, I'll tell you when {instruction.condition}."
 
     def cancel_instruction(self, instruction_id: str, reason: str = "cancelled") -> bool:
@@ -1044,42 +959,38 @@ class Session:
         if not self.instructions:
             self._checks_armed = False
             return
-        self._begin()
-        self._spawn(self._run_checks(), "instruction-checks")
+        self._work.spawn(self._run_checks(), "instruction-checks", self._work.hold())
 
     async def _run_checks(self) -> None:
-        try:
-            t = self.clock.now()
-            for instruction_id, instruction in list(self.instructions.items()):
-                check = self.context.check_condition  # type: ignore[attr-defined]
-                try:
-                    result = await self._in("ingest", check, instruction.condition, t)
-                except Exception as exc:
-                    self._error("proactive", f"checking '{instruction.condition}' failed: {type(exc).__name__}: {exc}")
-                    continue
-                if instruction_id not in self.instructions:
-                    continue
-                if result is None:
-                    self._error("proactive", f"the {self.backend_name} backend cannot check '{instruction.condition}'")
-                    self.cancel_instruction(instruction_id, "cannot be checked")
-                elif result.met:  # type: ignore[union-attr]
-                    self.emit(
-                        Proactive(
-                            t=self.clock.now(),
-                            instruction_id=instruction_id,
-                            text=instruction.say,
-                            condition=instruction.condition,
-                            score=round(result.score, 3),
-                        )
-                    )  # type: ignore[union-attr]
-                    self._remember(Turn("assistant", instruction.say, self.clock.now()))
-                    self.cancel_instruction(instruction_id, "fired")
-            if self.instructions:
-                self._at(t + self.options.proactive.check_interval_s, self._check_instructions)
-            else:
-                self._checks_armed = False
-        finally:
-            self._finish()
+        t = self.clock.now()
+        for instruction_id, instruction in list(self.instructions.items()):
+            check = self.context.check_condition  # type: ignore[attr-defined]
+            try:
+                result = await self._work.thread("ingest", check, instruction.condition, t)
+            except Exception as exc:
+                self._error("proactive", f"checking '{instruction.condition}' failed: {type(exc).__name__}: {exc}")
+                continue
+            if instruction_id not in self.instructions:
+                continue
+            if result is None:
+                self._error("proactive", f"the {self.backend_name} backend cannot check '{instruction.condition}'")
+                self.cancel_instruction(instruction_id, "cannot be checked")
+            elif result.met:  # type: ignore[union-attr]
+                self.emit(
+                    Proactive(
+                        t=self.clock.now(),
+                        instruction_id=instruction_id,
+                        text=instruction.say,
+                        condition=instruction.condition,
+                        score=round(result.score, 3),
+                    )
+                )  # type: ignore[union-attr]
+                self._remember(Turn("assistant", instruction.say, self.clock.now()))
+                self.cancel_instruction(instruction_id, "fired")
+        if self.instructions:
+            self._work.at(t + self.options.proactive.check_interval_s, self._check_instructions)
+        else:
+            self._checks_armed = False
 
     # ------------------------------------------------------------------ metrics
     def _maybe_emit_metrics(self) -> None:
