@@ -52,7 +52,7 @@ def silero_vad_path() -> Path:
     return _shipped_file("faster_whisper", "faster-whisper", "assets/silero_vad_v6.onnx")
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
+def atomic_copy(source: Path, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as out, source.open("rb") as src:
@@ -64,13 +64,33 @@ def _atomic_copy(source: Path, target: Path) -> None:
         raise
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while block := src.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(target: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``target`` through a temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _write_marker(model: Path) -> None:
     stat = model.stat()
-    fd, tmp = tempfile.mkstemp(dir=model.parent, prefix=f".{_MARKER}.")
-    with os.fdopen(fd, "w") as out:
-        json.dump({"sha256": WHISPER_BASE_SHA256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}, out)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, model.parent / _MARKER)
+    write_json_atomic(
+        model.parent / _MARKER, {"sha256": WHISPER_BASE_SHA256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    )
 
 
 def _marker_matches(model: Path) -> bool:
@@ -121,7 +141,7 @@ def whisper_base_dir() -> Path:
     for name, source in extras.items():
         copy = target / name
         if not copy.is_file() or copy.stat().st_size != source.stat().st_size:
-            _atomic_copy(source, copy)
+            atomic_copy(source, copy)
     model = target / "model.bin"
     if not _marker_matches(model):
         (target / _MARKER).unlink(missing_ok=True)

