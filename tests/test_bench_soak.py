@@ -40,7 +40,7 @@ def _audit(typed: list[str]) -> EventAudit:
 
 
 def _answer(audit: EventAudit, n: int, text: str, pieces: list[str], final: str) -> None:
-    audit.add(QueryAccepted(t=n, query_id=f"q{n}", text=text, source="text"))
+    audit.add(QueryAccepted(t=n, turn_id=f"u{n}", query_id=f"q{n}", text=text, source="text"))
     audit.add(ResponseStarted(t=n, response_id=f"r{n}", query_id=f"q{n}", query=text))
     for piece in pieces:
         audit.add(ResponseDelta(t=n, response_id=f"r{n}", text=piece))
@@ -57,9 +57,9 @@ def _metrics(t: float, frames: int, chunks: int) -> Metrics:
 def test_a_complete_event_stream_passes_the_audit():
     audit = _audit(["what is this?"])
     _answer(audit, 1, "what is this?", ["A sign", " saying EXIT."], "A sign saying EXIT.")
-    audit.add(SpeechStopped(t=3.0, start=2.0, duration=1.0))
-    audit.add(Transcript(t=3.5, text="hello there", start=2.0, end=3.0, asr_ms=400.0))
-    audit.add(QueryAccepted(t=3.6, query_id="q4", text="hello there", source="speech"))
+    audit.add(SpeechStopped(t=3.0, turn_id="u4", start=2.0, duration=1.0))
+    audit.add(Transcript(t=3.5, turn_id="u4", text="hello there", start=2.0, end=3.0, asr_ms=400.0))
+    audit.add(QueryAccepted(t=3.6, turn_id="u4", query_id="q4", text="hello there", source="speech"))
     audit.add(ResponseStarted(t=3.6, response_id="r5", query_id="q4", query="hello there"))
     audit.add(ResponseDone(t=4.0, response_id="r5", status="interrupted", text=""))
     audit.add(_metrics(5.0, frames=4, chunks=60))
@@ -77,11 +77,11 @@ def test_the_audit_counts_each_way_an_event_can_be_lost():
     _answer(audit, 2, "two", ["Blue."], "Blue.")
     audit.add(ResponseDone(t=2.1, response_id="r2", status="completed", text="Blue."))
     audit.add(ResponseDelta(t=2.2, response_id="r2", text="late"))
-    audit.add(QueryAccepted(t=3, query_id="q3", text="three", source="text"))
+    audit.add(QueryAccepted(t=3, turn_id="u3", query_id="q3", text="three", source="text"))
     audit.add(ResponseStarted(t=3, response_id="r3", query_id="q3", query="three"))
     _answer(audit, 4, "not four", ["x"], "x")
     # an utterance that was never transcribed; a gap in the metrics; frames and audio missing at the end
-    audit.add(SpeechStopped(t=6.0, start=5.0, duration=1.0))
+    audit.add(SpeechStopped(t=6.0, turn_id="u5", start=5.0, duration=1.0))
     audit.add(_metrics(5.0, frames=10, chunks=150))
     audit.add(_metrics(30.0, frames=58, chunks=930))
     audit.finish(frames_sent=60, chunks_sent=937)
