@@ -20,12 +20,13 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"frame must be uint8, got {image.dtype} with shape {image.shape}")
+    shape = image.shape
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"frame of shape {image.shape} is not grey (H, W), RGB (H, W, 3) or RGBA (H, W, 4)")
+        raise ValueError(f"frame of shape {shape} is not grey (H, W), RGB (H, W, 3) or RGBA (H, W, 4)")
     if min(image.shape[:2]) < MIN_SIDE:
-        raise ValueError(f"frame of shape {image.shape} is too small to recognise anything (under {MIN_SIDE} px)")
+        raise ValueError(f"frame of shape {shape} is too small to recognise anything (under {MIN_SIDE} px)")
     if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
     return np.ascontiguousarray(image[:, :, :3])
