@@ -35,10 +35,7 @@ from engine.event_bus import EventBus, EventStream
 from engine.events import (
     Error,
     Event,
-    InstructionAdded,
-    InstructionRemoved,
     Metrics,
-    Proactive,
     QueryAccepted,
     QueryIgnored,
     QuerySource,
@@ -56,10 +53,11 @@ from engine.events import (
 )
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
-from engine.proactive import Instruction, parse_cancel, parse_instruction
+from engine.proactive import Instruction
 from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
 from engine.session_metrics import SessionMetrics
 from engine.speech import Transcriber, VoiceDetector
+from engine.standing import StandingInstructions
 from engine.turn_audio import TurnAudio
 from engine.work import Held, Work
 from streams.clock import Clock
@@ -94,6 +92,7 @@ class _Waiting:
     text: str
     t: float
     turn_end_wall: float
+    reply: str | None  # the engine's own reply (the turn set or cancelled standing instructions); None: the model's
 
 
 class Session:
@@ -146,8 +145,17 @@ class Session:
         # manual turns: uncommitted audio, and commits (a future each) and clears due
         self._turn_audio: TurnAudio[tuple[str, asyncio.Future[None]]] = TurnAudio(self.options.vad.max_utterance_s)
         self._commits: list[asyncio.Future[None]] = []  # commits whose turn is not transcribed yet
-        self.instructions: dict[str, Instruction] = {}
-        self._checks_armed = False
+        self._standing = StandingInstructions(
+            context=context,
+            backend_name=backend_name,
+            clock=clock,
+            work=self._work,
+            options=self.options.proactive,
+            ids=self._ids,
+            emit=self.emit,
+            error=self._error,
+            remember=self._remember,
+        )
         # metrics
         self.metrics = SessionMetrics(self.options.metrics_interval_s, self.options.metrics_ttft_window)
         self._lag_reported = False
@@ -313,7 +321,7 @@ class Session:
                 self._error("audio", f"audio backlog over {self._audio_q.maxsize} chunks: oldest chunk dropped")
             self._run_marks()
         else:
-            self.submit_text(item.text, t=item.t, turn_id=item.turn_id)
+            self.submit_text(item.text, t=item.t, turn_id=item.turn_id, standing=item.standing)
         self._maybe_emit_metrics()
 
     # ------------------------------------------------------------------ video
@@ -664,10 +672,13 @@ class Session:
         return self.policy.decide(text, start=utt.start, end=utt.end, features=features)
 
     # ------------------------------------------------------------------ queries and responses
-    def submit_text(self, text: str, *, t: float | None = None, turn_id: str | None = None) -> str:
+    def submit_text(
+        self, text: str, *, t: float | None = None, turn_id: str | None = None, standing: bool = True
+    ) -> str:
         """A text query typed to the assistant (always addressed to it), answered at once together with any turns
         waiting for an answer. Interrupts a response in flight. Returns the turn's id (``turn_id``, or a new one),
-        which its ``query.accepted`` or ``query.ignored`` carries."""
+        which its ``query.accepted`` or ``query.ignored`` carries. ``standing`` False: the text is only answered,
+        never taken as setting or cancelling a standing instruction (a question that merely sounds like one)."""
         turn_id = turn_id or self._new_turn_id()
         if not text.strip():
             self.emit(
@@ -680,7 +691,7 @@ class Session:
                 )
             )
         elif not self._too_long(turn_id, text, t):
-            self._accept_query(turn_id, text.strip(), "text", time.monotonic())
+            self._accept_query(turn_id, text.strip(), "text", time.monotonic(), standing=standing)
         return turn_id
 
     def _too_long(self, turn_id: str, text: str, t: float | None) -> bool:
@@ -749,9 +760,11 @@ class Session:
         score: float | None = None,
         respond: bool = True,
         interrupt: bool = True,
+        standing: bool = True,
     ) -> None:
         """Accept a turn: answer it (with any turns waiting) when ``respond``, else keep it waiting; a waiting turn
-        still cuts the response in flight when ``interrupt``."""
+        still cuts the response in flight when ``interrupt``. With ``standing`` a turn that sets or cancels standing
+        instructions does so now, and the engine itself replies to it."""
         query_id = f"q{next(self._ids)}"
         now = self.clock.now()
         self.emit(
@@ -759,7 +772,8 @@ class Session:
                 t=now, turn_id=turn_id, query_id=query_id, text=text, source=source, reason=reason, score=score
             )
         )
-        self._waiting.append(_Waiting(query_id, text, now, turn_end_wall))
+        reply = self._standing.take(query_id, text) if standing else None
+        self._waiting.append(_Waiting(query_id, text, now, turn_end_wall, reply))
         if respond:
             self._answer_waiting(None)
         elif interrupt and self._response is not None:
@@ -786,7 +800,8 @@ class Session:
         )
         self._response = response
         decoding = self._work.hold()
-        reply = self._standing_instruction(last.query_id, query)
+        replies = [turn.reply for turn in waiting if turn.reply is not None]
+        reply = " ".join(replies) if replies else None
         response.task = self._work.spawn(self._respond(response, decoding, reply), response.response_id, decoding)
         return True
 
@@ -912,85 +927,14 @@ class Session:
             self._close_response(response, "completed")
 
     # ------------------------------------------------------------------ standing instructions
-    def _standing_instruction(self, query_id: str, text: str) -> str | None:
-        """Handle a query that sets or cancels standing instructions; returns the engine's reply, or None."""
-        if parse_cancel(text):
-            removed = list(self.instructions)
-            for instruction_id in removed:
-                self.cancel_instruction(instruction_id, "cancelled by the user")
-            return f"OK, I stopped {len(removed)} standing instruction{'s' if len(removed) != 1 else ''}."
-        instruction = parse_instruction(text)
-        if instruction is None:
-            return None
-        if not self.context.capabilities.checks_conditions:
-            self._error(
-                "proactive",
-                f"the {self.backend_name} backend cannot watch for conditions: '{instruction.condition}' was not kept",
-            )
-            return f"Sorry, I can't watch for that with the {self.backend_name} backend."
-        if len(self.instructions) >= self.options.proactive.max_instructions:
-            self._error(
-                "proactive", f"too many standing instructions (limit {self.options.proactive.max_instructions})"
-            )
-            return "Sorry, I'm already watching for too many things; cancel some first."
-        instruction_id = f"i{next(self._ids)}"
-        self.instructions[instruction_id] = instruction
-        self.emit(
-            InstructionAdded(
-                t=self.clock.now(),
-                instruction_id=instruction_id,
-                condition=instruction.condition,
-                say=instruction.say,
-                query_id=query_id,
-            )
-        )
-        if not self._checks_armed:
-            self._checks_armed = True
-            self._work.at(self.clock.now() + self.options.proactive.check_interval_s, self._check_instructions)
-        return f"OK, I'll tell you when {instruction.condition}."
+    @property
+    def instructions(self) -> dict[str, Instruction]:
+        """The standing instructions watched for now, by id."""
+        return self._standing.instructions
 
     def cancel_instruction(self, instruction_id: str, reason: str = "cancelled") -> bool:
-        if self.instructions.pop(instruction_id, None) is None:
-            return False
-        self.emit(InstructionRemoved(t=self.clock.now(), instruction_id=instruction_id, reason=reason))
-        return True
-
-    def _check_instructions(self) -> None:
-        if not self.instructions:
-            self._checks_armed = False
-            return
-        self._work.spawn(self._run_checks(), "instruction-checks", self._work.hold())
-
-    async def _run_checks(self) -> None:
-        t = self.clock.now()
-        for instruction_id, instruction in list(self.instructions.items()):
-            check = self.context.check_condition  # type: ignore[attr-defined]
-            try:
-                result = await self._work.thread("ingest", check, instruction.condition, t)
-            except Exception as exc:
-                self._error("proactive", f"checking '{instruction.condition}' failed: {type(exc).__name__}: {exc}")
-                continue
-            if instruction_id not in self.instructions:
-                continue
-            if result is None:
-                self._error("proactive", f"the {self.backend_name} backend cannot check '{instruction.condition}'")
-                self.cancel_instruction(instruction_id, "cannot be checked")
-            elif result.met:  # type: ignore[union-attr]
-                self.emit(
-                    Proactive(
-                        t=self.clock.now(),
-                        instruction_id=instruction_id,
-                        text=instruction.say,
-                        condition=instruction.condition,
-                        score=round(result.score, 3),
-                    )
-                )  # type: ignore[union-attr]
-                self._remember(Turn("assistant", instruction.say, self.clock.now()))
-                self.cancel_instruction(instruction_id, "fired")
-        if self.instructions:
-            self._work.at(t + self.options.proactive.check_interval_s, self._check_instructions)
-        else:
-            self._checks_armed = False
+        """Stop watching for a standing instruction (``instruction.removed``); False when there is none by that id."""
+        return self._standing.cancel(instruction_id, reason)
 
     # ------------------------------------------------------------------ metrics
     def _maybe_emit_metrics(self) -> None:

@@ -63,12 +63,6 @@ def poll_prompt(item: Item) -> str:
     return f'{item.question} Is it the right time to output "{item.gt_output}"? You can only answer yes or no.'
 
 
-def output_prompt(item: Item) -> str:
-    """The official protocol then asks the instruction itself; said alone, the engine would take it as a standing
-    instruction to watch, so it is put as a request to answer now."""
-    return f"{item.question} It is the right time now: give the output."
-
-
 class SpeechIsContent:
     """Query policy for replays: the media's own speech is transcribed for the model, never answered as a query."""
 
@@ -199,8 +193,9 @@ class PollingSource:
                 said = await self._reply(future, t, poll_prompt(item), history)
                 if "yes" in said.strip().lower():
                     turn_id, future = self.tracker.expect()
-                    yield TextInput(t=t, text=output_prompt(item), source=self.name, turn_id=turn_id)
-                    await self._reply(future, t, output_prompt(item), history)
+                    # the instruction itself, to be answered now: not kept as a standing instruction
+                    yield TextInput(t=t, text=item.question, source=self.name, turn_id=turn_id, standing=False)
+                    await self._reply(future, t, item.question, history)
                     answered = t
                     break
                 t += 1

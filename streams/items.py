@@ -39,12 +39,13 @@ class AudioChunk:
 @dataclass(frozen=True, slots=True)
 class TextInput:
     """A line of text typed to the assistant at stream time ``t``; ``turn_id`` names its turn (None: the session
-    gives it one)."""
+    gives it one); ``standing`` False: it is only answered, never taken as a standing instruction."""
 
     t: float
     text: str
     source: str = "text"
     turn_id: str | None = None
+    standing: bool = True
 
 
 StreamItem = VideoFrame | AudioChunk | TextInput

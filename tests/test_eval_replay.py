@@ -93,6 +93,8 @@ async def test_official_polling_protocol(video: Path) -> None:
     # polls at 3, 4, 5 (no), 6 (yes), then the instruction itself at 6
     assert [(h["time"], h["content"]) for h in record["dialog_history"] if h["role"] == "assistant"] == [
         (3.0, "no"), (4.0, "no"), (5.0, "no"), (6.0, "yes"), (6.0, "GO now")]  # fmt: skip
+    # asked in its own words and answered by the model: not kept as a standing instruction the engine replies to
+    assert record["dialog_history"][-2]["content"] == context.requests[-1].query == item["question"]
     assert record["answered"] == 6.0 and record["official"] is True and record["robust"] is True
 
 
