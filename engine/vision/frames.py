@@ -58,3 +58,27 @@ def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     canvas = np.zeros((size, size, 3), np.uint8)
     canvas[:nh, :nw] = cv2.resize(rgb, (nw, nh), interpolation=interpolation)
     return canvas, Letterbox(scale, size)
+
+
+def square_region(rgb: np.ndarray, box: Box | None, margin: float = 0.1) -> np.ndarray:
+    """The whole frame padded to a square, or ``box`` widened to a square plus ``margin`` of its longer side.
+
+    Zeros fill whatever lies outside the frame.
+    """
+    h, w = rgb.shape[:2]
+    if box is None:  # the whole frame, padded (not stretched, not cut) to a square
+        side = max(h, w)
+        cx, cy = w / 2, h / 2
+    else:
+        if box.width < 1 or box.height < 1:
+            raise ValueError(f"box {box} is empty")
+        side = max(box.width, box.height) * (1 + margin)
+        cx, cy = box.centre
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    size = max(1, round(side))
+    out = np.zeros((size, size, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + size, w), min(y0 + size, h)
+    if sx1 <= sx0 or sy1 <= sy0:
+        raise ValueError(f"box {box} lies outside the {w}x{h} frame")
+    out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    return out
