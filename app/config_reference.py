@@ -53,6 +53,7 @@ OPTION_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Interfaces",
         (
             ("app.ws_server", "ServerOptions"),
+            ("app.speech_options", "SpeechOptions"),
             ("app.mqtt_bridge", "BridgeOptions"),
             ("app.mqtt_bridge", "TlsOptions"),
             ("app.limits", "RateLimits"),

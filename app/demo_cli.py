@@ -7,6 +7,7 @@ import sys
 
 from app.arg_types import port, positive_int
 from app.security import API_KEY_ENV, InsecureBindError, api_key_from
+from app.speech_options import add_speech_arguments, speech_options
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-sessions", type=positive_int, default=4, help="browser tabs served at once")
     p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on the microphone (typed questions only)")
     p.add_argument("--no-spoken-replies", action="store_true", help="do not speak answers in the browser")
+    add_speech_arguments(p)
     p.add_argument(
         "--api-key",
         default=None,
@@ -38,6 +40,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from app.gradio_demo import launch
     from app.live import SessionManager
 
+    try:
+        speech = speech_options(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     manager = SessionManager(engine_config(args, speech=not args.no_speech), max_sessions=args.max_sessions)
     try:
         launch(
@@ -45,6 +52,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             spoken=not args.no_spoken_replies,
+            speech=speech,
             api_key=api_key_from(args.api_key),
             allow_unauthenticated=args.allow_unauthenticated,
         )

@@ -2,14 +2,15 @@
 event loop in a background thread.
 
 Gradio's handlers run in its worker threads and call ``LiveDemo``, which hands inputs over to the engine loop. Each
-tab's events are folded into a ``LiveView`` for the page and, when spoken replies are on, fed to a ``Speaker`` whose
-audio waits in a ``BrowserSink`` until the page fetches it.
+tab's events are folded into a ``LiveView`` for the page and, when spoken replies are on, fed to the tab's speech-out
+controller (``app.speech_out``), whose audio waits in a ``BrowserSink`` until the page fetches it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import threading
 import wave
@@ -23,16 +24,16 @@ import numpy as np
 from app.browser_input import InputError, MicConverter, frame_to_rgb
 from app.demo_view import LiveView
 from app.live import LiveSession, SessionManager
-from app.tts import Speaker, TtsUnavailable
+from app.speech_options import SpeechOptions
+from app.speech_out import SpeechOut, open_speech_out, session_note
+from app.tts import TtsUnavailable, open_voice
 from engine.event_bus import SubscriberOverflow
-from engine.events import Proactive, ResponseDelta, ResponseDone, ResponsePaused
 from streams.audio import AudioFileSource
 from streams.clock import ReplayClock
 from streams.source import SourceError
 from streams.video import VideoFileSource
 
 T = TypeVar("T")
-SPOKEN_RATE = 16_000  # sample rate of the spoken replies sent to the browser
 
 
 class EngineLoop:
@@ -56,9 +57,11 @@ class EngineLoop:
 class BrowserSink:
     """Collects a tab's spoken replies until the page fetches them; ``stop`` tells the page to cut playback."""
 
-    sample_rate = SPOKEN_RATE
+    drops_on_stop = True
 
-    def __init__(self) -> None:
+    def __init__(self, sample_rate: int = SpeechOptions().browser_rate, lead_s: float = 0.8) -> None:
+        self.sample_rate = sample_rate
+        self.lead_s = lead_s
         self._lock = threading.Lock()
         self._pcm: list[np.ndarray] = []
         self._clips = 0
@@ -105,7 +108,7 @@ class Tab:
     view: LiveView
     mic: MicConverter
     sink: BrowserSink | None
-    speaker: Speaker | None
+    speech: SpeechOut | None
     reader: asyncio.Task[None] | None = None
     replay: asyncio.Task[None] | None = None
 
@@ -117,10 +120,16 @@ class Tab:
 class LiveDemo:
     """The tabs of one demo server, each with its own session from the shared manager."""
 
-    def __init__(self, manager: SessionManager, loop: EngineLoop, *, spoken: bool = True) -> None:
+    def __init__(
+        self, manager: SessionManager, loop: EngineLoop, *, spoken: bool = True, speech: SpeechOptions | None = None
+    ) -> None:
         self.manager = manager
         self.loop = loop
         self.spoken = spoken
+        self.speech = speech or SpeechOptions()
+        if spoken:
+            with contextlib.suppress(TtsUnavailable):  # each tab says so when it opens
+                open_voice(self.speech)  # loads the neural voice now, not when the first tab opens
         self.tabs: dict[str, Tab] = {}
         self._by_client: dict[str, str] = {}
 
@@ -178,15 +187,23 @@ class LiveDemo:
     async def _open(self) -> Tab:
         live = await self.manager.open()
         view = LiveView()
-        sink = speaker = None
+        sink = speech = None
         if self.spoken:
+            loop = asyncio.get_running_loop()
+            o = self.speech
             try:
-                sink = BrowserSink()
-                speaker = Speaker(sink)
+                sink = BrowserSink(o.browser_rate, o.browser_lead_ms / 1000)
+                speech = open_speech_out(
+                    sink,
+                    o,
+                    live.session.options,
+                    note=session_note(live.session),
+                    report=lambda message: loop.call_soon_threadsafe(view.note, f"spoken replies: {message}"),
+                )
             except TtsUnavailable as exc:
                 view.note(f"spoken replies are off: {exc}")
                 sink = None
-        tab = Tab(live=live, view=view, mic=MicConverter(), sink=sink, speaker=speaker)
+        tab = Tab(live=live, view=view, mic=MicConverter(), sink=sink, speech=speech)
         tab.reader = asyncio.get_running_loop().create_task(self._read(tab), name=f"view-{live.session_id}")
         return tab
 
@@ -194,26 +211,13 @@ class LiveDemo:
         try:
             async for event in tab.live.events:
                 tab.view.apply(event)
-                speaker = tab.speaker
-                if speaker is None:
-                    continue
-                if isinstance(event, ResponseDelta):
-                    speaker.feed(event.response_id, event.text)
-                elif isinstance(event, ResponseDone):
-                    if event.status == "completed":
-                        speaker.finish(event.response_id)
-                    else:
-                        speaker.cancel()
-                elif isinstance(event, ResponsePaused):
-                    speaker.cancel()  # the user started talking: stop speaking over them
-                elif isinstance(event, Proactive):
-                    speaker.feed(f"proactive-{event.instruction_id}", event.text)
-                    speaker.finish(f"proactive-{event.instruction_id}")
+                if tab.speech is not None:
+                    tab.speech.handle(event)
         except SubscriberOverflow as exc:
             tab.view.note(f"the page fell behind the session: {exc}")
         finally:
-            if tab.speaker is not None:
-                await asyncio.to_thread(tab.speaker.close)
+            if tab.speech is not None:
+                await asyncio.to_thread(tab.speech.close)
 
     async def _close(self, tab: Tab) -> None:
         await self._stop_replay(tab)

@@ -19,6 +19,7 @@ from app.demo_tabs import EngineLoop, LiveDemo, Tab
 from app.demo_view import PANELS
 from app.live import SessionLimitError, SessionManager
 from app.security import API_KEY_ENV, keys_match, replay_url_problem, require_key_off_loopback
+from app.speech_options import SpeechOptions
 
 POLL_S = 0.3
 
@@ -74,9 +75,9 @@ def _refused(message: str) -> dict[str, str]:
     return empty
 
 
-def build_demo(manager: SessionManager, *, spoken: bool = True) -> gr.Blocks:
+def build_demo(manager: SessionManager, *, spoken: bool = True, speech: SpeechOptions | None = None) -> gr.Blocks:
     """The demo page over ``manager``, its sessions on a new ``EngineLoop``."""
-    return _build(LiveDemo(manager, EngineLoop(), spoken=spoken))
+    return _build(LiveDemo(manager, EngineLoop(), spoken=spoken, speech=speech))
 
 
 def _build(host: LiveDemo) -> gr.Blocks:
@@ -304,6 +305,7 @@ def start(
     host: str = "127.0.0.1",
     port: int = 7860,
     spoken: bool = True,
+    speech: SpeechOptions | None = None,
     api_key: str | None = None,
     allow_unauthenticated: bool = False,
 ) -> RunningDemo:
@@ -315,7 +317,7 @@ def start(
     loop = EngineLoop()
     try:
         loop.call(_warm_up(manager))
-        live_demo = LiveDemo(manager, loop, spoken=spoken)
+        live_demo = LiveDemo(manager, loop, spoken=spoken, speech=speech)
         demo = _build(live_demo)
         demo.queue(default_concurrency_limit=manager.max_sessions)
         _, url, _ = demo.launch(
@@ -347,12 +349,19 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
     spoken: bool = True,
+    speech: SpeechOptions | None = None,
     api_key: str | None = None,
     allow_unauthenticated: bool = False,
 ) -> None:
     """Serve the demo until interrupted (Ctrl-C)."""
     running = start(
-        manager, host=host, port=port, spoken=spoken, api_key=api_key, allow_unauthenticated=allow_unauthenticated
+        manager,
+        host=host,
+        port=port,
+        spoken=spoken,
+        speech=speech,
+        api_key=api_key,
+        allow_unauthenticated=allow_unauthenticated,
     )
     print(f"omnistream demo: {running.url}", flush=True)
     stopped = threading.Event()

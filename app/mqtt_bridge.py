@@ -29,9 +29,11 @@ import aiomqtt
 import numpy as np
 from aiomqtt.exceptions import MqttConnectError  # CONNACK refusals (not exported at the top)
 
+from app.audio_out import AudioSink
 from app.limits import InputLimiter, RateGuard, RateLimits
 from app.live import LiveSession, SessionLimitError, SessionManager
-from app.tts import EchoTap, Speaker
+from app.speech_options import SpeechOptions
+from app.speech_out import SpeechOut, open_speech_out
 from engine.event_bus import SubscriberOverflow
 from engine.events import (
     Error,
@@ -41,8 +43,6 @@ from engine.events import (
     QueryIgnored,
     ResponseDelta,
     ResponseDone,
-    ResponsePaused,
-    ResponseResumed,
     SessionEnded,
     SessionStarted,
     SpeechStarted,
@@ -130,12 +130,31 @@ def parse_broker(spec: str, default_port: int = 1883) -> tuple[str, int]:
 
 
 class MqttBridge:
-    def __init__(self, manager: SessionManager, options: BridgeOptions, *, speaker: Speaker | None = None) -> None:
+    def __init__(
+        self,
+        manager: SessionManager,
+        options: BridgeOptions,
+        *,
+        speech_sink: AudioSink | None = None,
+        speech: SpeechOptions | None = None,
+    ) -> None:
+        """``speech_sink``: speak answers there (``--speak``: this machine's output), one answer at a time for all
+        sessions, each session's echo guard told what is played."""
         self.manager = manager
         self.options = options
-        self.speaker = speaker
-        if speaker is not None:  # each session learns what is played, so that its echo does not count as the user
-            speaker.sink = EchoTap(speaker.sink, self._note_playback)
+        self.speech: SpeechOut | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        if speech_sink is not None:
+            self.speech = open_speech_out(
+                speech_sink,
+                speech or SpeechOptions(),
+                manager.config.options,
+                note=self._note_playback,
+                report=self._speech_problem,
+            )
         self.connected = asyncio.Event()
         self.connections = 0
         self.dropped = 0
@@ -294,8 +313,6 @@ class MqttBridge:
             live = self.sessions.get(session_id)
             if live is None or not live.session.cancel_response("cancelled over MQTT"):
                 raise ValueError("in/command cancel: no response in progress")
-            if self.speaker is not None:
-                self.speaker.cancel()
         elif command == "end":
             live = self.sessions.get(session_id)
             if live is None:
@@ -371,34 +388,23 @@ class MqttBridge:
             self.publish(sid, "proactive", data)
         elif not isinstance(event, SessionStarted):
             self.publish(sid, "event", data)
-        if self.speaker is not None:
-            self._speak(sid, event)
+        if self.speech is not None:
+            self.speech.handle(event, scope=f"{sid}/")
 
-    def _note_playback(self, response_id: str, samples: np.ndarray, delay_s: float) -> None:
-        """Called from the speaker's thread as a chunk of ``<session>/<response>`` goes to the local output."""
-        live = self.sessions.get(response_id.partition("/")[0])
+    def _note_playback(self, key: str, delay_s: float, samples: np.ndarray) -> None:
+        """Called from the speech worker as a chunk of ``<session>/<response>`` goes to the local output."""
+        live = self.sessions.get(key.partition("/")[0])
         if live is not None:
             live.session.note_playback(live.session.clock.now() + delay_s, samples)
 
-    def _speak(self, sid: str, event: Event) -> None:
-        """Local playback with barge-in: speech pauses it; a real new turn cuts it; a false alarm resumes it."""
-        speaker = self.speaker
-        assert speaker is not None
-        if isinstance(event, ResponseDelta):
-            speaker.feed(f"{sid}/{event.response_id}", event.text)
-        elif isinstance(event, ResponseDone):
-            if event.status == "completed":
-                speaker.finish(f"{sid}/{event.response_id}")
-            else:
-                speaker.cancel()
-        elif isinstance(event, (SpeechStarted, ResponsePaused)):
-            speaker.pause()
-        elif isinstance(event, QueryAccepted):
-            speaker.cancel()
-        elif isinstance(event, (QueryIgnored, ResponseResumed)) or (
-            isinstance(event, SpeechStopped) and event.duration * 1000 < self.manager.config.options.vad.min_speech_ms
-        ):
-            speaker.resume()
+    def _speech_problem(self, message: str) -> None:
+        """From the speech worker: every session hears it on out/error (the session goes on)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._publish_speech_problem, message)
+
+    def _publish_speech_problem(self, message: str) -> None:
+        for sid in list(self.sessions):
+            self.publish(sid, "error", {"type": "error", "source": "tts", "message": message, "fatal": False})
 
     async def close(self, flush_timeout_s: float = 2.0) -> None:
         """End every session of the bridge and, while connected, let their ``closed`` status reach the broker."""
@@ -409,9 +415,9 @@ class MqttBridge:
         if self.connected.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox_empty.wait(), flush_timeout_s)
-        if self.speaker is not None:
+        if self.speech is not None:
             with contextlib.suppress(Exception):
-                self.speaker.close()
+                self.speech.close()
 
 
 def _connection_problem(exc: aiomqtt.MqttError) -> str:

@@ -16,6 +16,7 @@ from app.arg_types import port_or_any, positive, positive_int
 from app.limits import RateLimits
 from app.live import SessionManager
 from app.security import API_KEY_ENV, MQTT_PASSWORD_ENV, InsecureBindError, api_key_from, mqtt_password_from
+from app.speech_options import add_speech_arguments, speech_options
 
 log = logging.getLogger("omnistream")
 
@@ -60,7 +61,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p.add_argument("--max-message-mb", type=positive_int, default=16, help="largest websocket message accepted (MiB)")
     p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on clients' audio (text and video only)")
     p.add_argument("--no-speak", action="store_true", help="do not offer spoken replies (output_modalities audio)")
-    p.add_argument("--voice", default="en-us", help="espeak-ng voice for spoken replies")
+    add_speech_arguments(p)
     p.add_argument(
         "--api-key",
         default=None,
@@ -103,7 +104,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     m.add_argument("--max-sessions", type=positive_int, default=4, help="live sessions at once (others are refused)")
     m.add_argument("--no-speech", action="store_true", help="no VAD/ASR on in/audio")
     m.add_argument("--speak", action="store_true", help="speak answers on this machine's audio output")
-    m.add_argument("--voice", default="en-us", help="espeak-ng voice for --speak")
+    add_speech_arguments(m)
     add_engine_arguments(m)
     m.set_defaults(func=_cmd_mqtt)
 
@@ -112,12 +113,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from app.cli import engine_config
     from app.ws_server import RealtimeServer, ServerOptions
 
+    try:
+        speech = speech_options(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     options = ServerOptions(
         host=args.host,
         port=args.port,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         speak=not args.no_speak,
-        voice=args.voice,
+        speech=speech,
         api_key=api_key_from(args.api_key),
         allow_unauthenticated=args.allow_unauthenticated,
         allowed_origins=tuple(args.allowed_origin),
@@ -154,6 +160,7 @@ def _cmd_mqtt(args: argparse.Namespace) -> int:
     try:
         host, port = parse_broker(args.broker, default_port=8883 if tls else 1883)
         tls_options = TlsOptions(args.ca_file, args.cert_file, args.key_file, args.tls_insecure) if tls else None
+        speech = speech_options(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -172,17 +179,21 @@ def _cmd_mqtt(args: argparse.Namespace) -> int:
     manager = SessionManager(engine_config(args, speech=not args.no_speech), max_sessions=args.max_sessions)
 
     async def main() -> None:
-        speaker = None
+        from app.tts import TtsUnavailable
+
+        sink = None
         if args.speak:
-            from app.tts import EspeakVoice, LocalPlayer, Speaker, TtsUnavailable
+            from app.audio_out import LocalPlayer, default_output_rate
 
             try:
-                voice = EspeakVoice(args.voice)
-                voice.check()
-                speaker = Speaker(LocalPlayer(), voice)
+                rate = speech.device_rate or default_output_rate()
+                sink = LocalPlayer(rate, lead_s=speech.device_lead_ms / 1000)
             except TtsUnavailable as exc:
                 raise SystemExit(f"error: --speak: {exc}") from None
-        bridge = MqttBridge(manager, options, speaker=speaker)
+        try:
+            bridge = MqttBridge(manager, options, speech_sink=sink, speech=speech)
+        except TtsUnavailable as exc:
+            raise SystemExit(f"error: --speak: {exc}") from None
         scheme = "mqtts" if tls else "mqtt"
         print(
             f"omnistream MQTT bridge for {scheme}://{host}:{port}, topics {args.prefix}/<session>/...", file=sys.stderr

@@ -59,7 +59,9 @@ from app.security import (
     require_key_off_loopback,
     select_subprotocol,
 )
-from app.tts import EspeakVoice, Speaker, TtsUnavailable
+from app.speech_options import SpeechOptions
+from app.speech_out import SpeechOut, open_speech_out, session_note
+from app.tts import TtsUnavailable, espeak_voice, open_voice
 from engine.event_bus import SubscriberOverflow
 from engine.events import (
     Error,
@@ -104,13 +106,15 @@ class _Reply:
 
 
 class _WebsocketAudioSink:
-    """Speaker sink that hands each chunk to the connection's event loop."""
+    """Speech-out sink that hands each chunk to the connection's event loop, ``lead_s`` ahead of playback."""
 
     sample_rate = WIRE_RATE
+    drops_on_stop = False
 
-    def __init__(self, connection: RealtimeConnection, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, connection: RealtimeConnection, loop: asyncio.AbstractEventLoop, lead_s: float) -> None:
         self._connection = connection
         self._loop = loop
+        self.lead_s = lead_s
 
     def write(self, response_id: str, pcm: np.ndarray) -> None:
         self._loop.call_soon_threadsafe(self._connection.on_audio, response_id, pcm)
@@ -123,13 +127,18 @@ class RealtimeConnection:
     """One client: its engine session, the Realtime conversation state and the event translation."""
 
     def __init__(
-        self, ws: ServerConnection, live: LiveSession, config: SessionConfig, voice: str, limiter: InputLimiter
+        self,
+        ws: ServerConnection,
+        live: LiveSession,
+        config: SessionConfig,
+        speech: SpeechOptions,
+        limiter: InputLimiter,
     ) -> None:
         self.ws = ws
         self.live = live
         self.rate = RateGuard(limiter, self._rate_limited)
         self.config = config
-        self.default_voice = voice
+        self.speech_options = speech
         self.converter = InputAudioConverter()
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.pending: list[str] = []  # user text items waiting for response.create
@@ -145,7 +154,7 @@ class RealtimeConnection:
         self.buffered_samples = 0  # manual turns: samples appended since the last commit or clear
         self.items: dict[str, str] = {}  # engine turn id → the user item of that turn, until its transcript
         self.last_item_id: str | None = None
-        self.speaker: Speaker | None = None
+        self.speech: SpeechOut | None = None
         self.overflowed = False
         self.closer: asyncio.Future[None] | None = None
         self.loop = asyncio.get_running_loop()
@@ -320,8 +329,8 @@ class RealtimeConnection:
         reply.cancel_reason = reply.cancel_reason or reason
         if reply.engine_done is None:
             self.live.session.cancel_response(reason)
-        if self.speaker is not None:
-            self.speaker.cancel()
+        if self.speech is not None:
+            self.speech.cancel(reply.engine_id)
 
     def _commit(self, event: AudioCommit) -> None:
         td = self.config.turn_detection
@@ -426,6 +435,37 @@ class RealtimeConnection:
             return
         else:
             self.send({**event.to_dict(), "event_id": new_id("event")})
+        self._speech_event(event)
+
+    def _speech_event(self, event: Event) -> None:
+        """Spoken replies follow the engine's events (barge-in pauses them, a false interruption resumes them)."""
+        if self.speech is None and isinstance(event, ResponseDelta) and self._speaks(event.response_id):
+            self.speech = self._open_speech()
+        if self.speech is not None:
+            self.speech.turns = self.live.session.options.turns  # session.update may have changed barge-in
+            self.speech.handle(event)
+
+    def _speaks(self, engine_id: str) -> bool:
+        reply = self.replies.get(engine_id)
+        return reply is not None and reply.modality == "audio" and reply.cancel_reason is None
+
+    def _open_speech(self) -> SpeechOut:
+        language = self.config.voice if self.config.voice not in OPENAI_VOICES else None
+        base = self.speech_options
+        options = replace(base, speed=max(0.5, min(2.0, base.speed * self.config.speed)))
+        return open_speech_out(
+            _WebsocketAudioSink(self, self.loop, options.websocket_lead_ms / 1000),
+            options,
+            self.live.session.options,
+            language_voice=language,
+            note=session_note(self.live.session),
+            on_done=lambda rid, cut: self.loop.call_soon_threadsafe(self.on_audio_done, rid, cut),
+            report=lambda message: self.loop.call_soon_threadsafe(self._speech_problem, message),
+            speaks=self._speaks,
+        )
+
+    def _speech_problem(self, message: str) -> None:
+        self.send_error(ProtocolError(f"tts: {message}", code="engine_tts", error_type="server_error"))
 
     def _speech_started(self, event: SpeechStarted) -> None:
         self.turn = self.items[event.turn_id] = new_id("item")
@@ -518,31 +558,15 @@ class RealtimeConnection:
                 delta=event.text,
             )
         )
-        if reply.modality == "audio" and reply.cancel_reason is None:
-            self._speaker().feed(reply.engine_id, event.text)
 
     def _response_done(self, event: ResponseDone) -> None:
         reply = self.replies.get(event.response_id)
         if reply is None:
             return
         reply.engine_done = event
-        if reply.modality == "audio" and event.status == "completed" and reply.cancel_reason is None:
-            self._speaker().finish(reply.engine_id)
-        else:
-            if self.speaker is not None and reply.modality == "audio":
-                self.speaker.cancel()
+        spoken = reply.modality == "audio" and event.status == "completed" and reply.cancel_reason is None
+        if not spoken or self.speech is None:  # otherwise speech out reports the end of its audio (on_audio_done)
             self._finish(reply, audio_cut=False)
-
-    def _speaker(self) -> Speaker:
-        if self.speaker is None:
-            voice = self.config.voice if self.config.voice not in OPENAI_VOICES else self.default_voice
-            wpm = max(80, min(450, round(175 * self.config.speed)))
-            self.speaker = Speaker(
-                _WebsocketAudioSink(self, self.loop),
-                EspeakVoice(voice, wpm),
-                on_done=lambda rid, cut: self.loop.call_soon_threadsafe(self.on_audio_done, rid, cut),
-            )
-        return self.speaker
 
     def on_audio(self, engine_id: str, pcm: np.ndarray) -> None:
         reply = self.replies.get(engine_id)
@@ -563,6 +587,8 @@ class RealtimeConnection:
     def on_audio_done(self, engine_id: str, cut: bool) -> None:
         reply = self.replies.get(engine_id)
         if reply is not None and reply.engine_done is not None:
+            if cut and reply.cancel_reason is None:
+                reply.cancel_reason = "turn_detected"  # speech out stopped it: the user took the turn
             self._finish(reply, audio_cut=cut)
 
     def _finish(self, reply: _Reply, *, audio_cut: bool) -> None:
@@ -610,8 +636,8 @@ class RealtimeConnection:
 
     def close(self) -> None:
         self.rate.close()
-        if self.speaker is not None:
-            self.speaker.close()
+        if self.speech is not None:
+            self.speech.close()
 
 
 @dataclass(frozen=True)
@@ -620,7 +646,7 @@ class ServerOptions:
     port: int = 8765  # 0 = any free port (see RealtimeServer.port)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # larger websocket messages close the connection (1009)
     speak: bool = True  # offer spoken replies (output_modalities ["audio"]) when espeak-ng is present
-    voice: str = "en-us"  # espeak-ng voice used for the OpenAI voice names
+    speech: SpeechOptions = field(default_factory=SpeechOptions)  # the voice (OpenAI voice names speak with it)
     api_key: str | None = None  # when set: "Authorization: Bearer <key>" or the openai-insecure-api-key.<key> protocol
     allow_unauthenticated: bool = False  # serve beyond loopback without an api_key (otherwise start() refuses)
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed ("*": any); none: pages on this machine only
@@ -634,7 +660,8 @@ class RealtimeServer:
         self.audio_available = False
         if self.options.speak:
             try:
-                EspeakVoice(self.options.voice).check()
+                espeak_voice(self.options.speech).check()
+                open_voice(self.options.speech)  # loads the neural voice now, not in a client's first answer
                 self.audio_available = True
             except TtsUnavailable as exc:
                 log.warning("spoken replies disabled: %s", exc)
@@ -724,7 +751,7 @@ class RealtimeServer:
             return
         try:
             limiter = InputLimiter(self.options.limits, largest_message=self.options.max_message_bytes)
-            conn = RealtimeConnection(ws, live, self._initial_config(), self.options.voice, limiter)
+            conn = RealtimeConnection(ws, live, self._initial_config(), self.options.speech, limiter)
         except BaseException:
             await self.manager.close(live)
             raise

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from app.audio_out import LocalPlayer
 from app.live import SessionManager
 from app.mqtt_bridge import BridgeOptions, MqttBridge
-from app.tts import EspeakVoice, LocalPlayer, Speaker
+from app.speech_options import SpeechOptions
+from app.tts import ESPEAK_RATE
 from engine.events import QueryAccepted, ResponseDelta, ResponseDone, SpeechStarted
 from engine.gate import AnswerEverything
 from engine.runtime import EngineConfig
@@ -29,7 +31,10 @@ USER_SPEAKS_AFTER_S = 1.5
 
 async def run() -> dict[str, Any]:
     manager = SessionManager(EngineConfig(backend="cascade", speech=True, policy=AnswerEverything()), max_sessions=1)
-    bridge = MqttBridge(manager, BridgeOptions(), speaker=Speaker(LocalPlayer(), EspeakVoice()))
+    speech = SpeechOptions(
+        engine="espeak", device_rate=ESPEAK_RATE
+    )  # espeak-ng is deterministic: checked sample by sample
+    bridge = MqttBridge(manager, BridgeOptions(), speech_sink=LocalPlayer(ESPEAK_RATE), speech=speech)
     await bridge._on_message("dev1", "command", b'{"command": "start"}')
     live = bridge.sessions["dev1"]
     events = live.session.subscribe()

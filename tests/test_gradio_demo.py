@@ -235,11 +235,44 @@ def test_spoken_audio_reaches_the_page_once_and_stops_are_signalled() -> None:
     assert element is not None and 'data-clip="1" data-stop="0"' in element
     wav = base64.b64decode(re.search(r'data-audio="([^"]+)"', element)[1])
     with wave.open(io.BytesIO(wav)) as clip:
-        assert (clip.getframerate(), clip.getnframes()) == (16_000, 1600)
+        assert (clip.getframerate(), clip.getnframes()) == (48_000, 1600)  # the browser's usual output rate
     assert sink.take() is None  # nothing new
     sink.write("r2", np.full(800, 1000, np.int16))
     sink.stop()  # barge-in: what was not fetched yet is dropped, the page is told to cut playback
     assert sink.take() == '<div class="spoken-clip" data-clip="1" data-stop="1" data-audio=""></div>'
+
+
+@pytest.mark.e2e
+def test_each_tab_speaks_through_the_speech_out_controller_at_the_browser_rate() -> None:
+    from app.demo_tabs import EngineLoop, LiveDemo
+    from app.speech_options import SpeechOptions
+    from app.speech_out import SpeechOut
+
+    loop = EngineLoop()
+    demo = LiveDemo(
+        SessionManager(EngineConfig(backend="cascade", speech=False)), loop, speech=SpeechOptions(browser_rate=44_100)
+    )
+    try:
+        sid = demo.open()
+        tab = demo.tab(sid)
+        assert tab is not None and isinstance(tab.speech, SpeechOut) and tab.sink is not None
+        assert tab.speech.voice.name == "piper:en_US-joe-medium" and tab.sink.sample_rate == 44_100
+        demo.submit_text(tab, "What do you see?")
+        frames = 0
+        deadline = time.monotonic() + 60
+        while frames < 44_100 // 2 and time.monotonic() < deadline:  # half a second of the answer, as the page polls
+            element = tab.sink.take()
+            if element and 'data-audio=""' not in element:
+                with wave.open(io.BytesIO(base64.b64decode(re.search(r'data-audio="([^"]+)"', element)[1]))) as clip:
+                    assert clip.getframerate() == 44_100
+                    frames += clip.getnframes()
+            time.sleep(0.3)
+        assert frames >= 44_100 // 2
+        played = tab.live.session.echo.playback_intervals()  # the session's echo guard heard about it
+        assert played and sum(b - a for a, b in played) >= frames / 44_100 - 0.05
+    finally:
+        demo.close_all()
+        loop.close()
 
 
 # ---------------------------------------------------------------------------------------------- the page's view

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.speakable import speakable
 from app.tts import ESPEAK_RATE, EspeakVoice
 from engine.assets import cache_dir
 
@@ -105,7 +106,7 @@ def test_bridge_speaks_through_sounddevice_reports_its_echo_and_barge_in_pauses_
 
     # what was played before the user's turn is exactly the start of the spoken answer, and nothing else
     played = reader.samples(before=out["turn"])
-    spoken = np.concatenate(list(EspeakVoice().stream(out["answer"].strip(), lambda: False)))
+    spoken = np.concatenate(list(EspeakVoice().stream(speakable(out["answer"].strip()), lambda: False)))
     assert np.abs(played).max() > 1000
     assert np.array_equal(played, spoken[: len(played)])
 

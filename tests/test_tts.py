@@ -1,58 +1,19 @@
-"""Spoken replies with the real espeak-ng: sentence streaming, resampling for the wire, pause and barge-in."""
+"""The voices with the real programs and files: espeak-ng streaming and its errors, the Piper voice's phonemes and
+ids, sentence splitting and speakable text, and local playback. Speaking answers (pacing, barge-in, echo) is
+tests/test_speech_out.py's."""
 
 from __future__ import annotations
 
-import itertools
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from app.tts import ESPEAK_RATE, EchoTap, EspeakVoice, LocalPlayer, SentenceSplitter, Speaker, TtsUnavailable
-
-
-class PacedSink:
-    """Records what it is given and blocks for each chunk's duration, like a sound card does."""
-
-    def __init__(self, sample_rate: int, paced: bool = True) -> None:
-        self.sample_rate = sample_rate
-        self.paced = paced
-        self.writes: list[tuple[float, str, int]] = []
-        self.stops: list[float] = []
-        self.first_audio = threading.Event()
-        self.lock = threading.Condition()
-
-    def write(self, response_id: str, pcm: np.ndarray) -> None:
-        assert pcm.dtype == np.int16
-        with self.lock:
-            self.writes.append((time.monotonic(), response_id, len(pcm)))
-            self.lock.notify_all()
-        self.first_audio.set()
-        if self.paced:
-            time.sleep(len(pcm) / self.sample_rate)  # playback pace of a device
-
-    def stop(self) -> None:
-        self.stops.append(time.monotonic())
-
-    def wait_seconds(self, seconds: float, timeout: float = 5.0) -> bool:
-        with self.lock:
-            return self.lock.wait_for(lambda: self.seconds() >= seconds, timeout)
-
-    def seconds(self, response_id: str | None = None) -> float:
-        with self.lock:
-            n = sum(count for _, rid, count in self.writes if response_id in (None, rid))
-        return n / self.sample_rate
-
-
-class DoneLog:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, bool]] = []
-        self.event = threading.Event()
-
-    def __call__(self, response_id: str, cancelled: bool) -> None:
-        self.calls.append((response_id, cancelled))
-        self.event.set()
+from app.audio_out import LocalPlayer, Resampler, default_output_rate
+from app.piper_voice import PiperVoice
+from app.speakable import SentenceSplitter, clauses, speakable
+from app.speech_out import SpeechOut
+from app.tts import ESPEAK_RATE, EspeakVoice, TtsUnavailable
 
 
 def test_splitter_hands_out_sentences_as_they_complete() -> None:
@@ -98,110 +59,60 @@ def test_bad_voice_and_rate_are_clear_errors() -> None:
     EspeakVoice().check()
 
 
-def test_first_sentence_is_spoken_before_the_answer_is_complete() -> None:
-    sink = PacedSink(24_000, paced=False)
-    done = DoneLog()
-    speaker = Speaker(sink, on_done=done)
-    try:
-        alone = sum(len(b) for b in EspeakVoice().stream("The box on the table is red.", lambda: False)) / ESPEAK_RATE
-        speaker.feed("r1", "The box on the table is red.")
-        speaker.feed("r1", " It has")
-        assert sink.wait_seconds(alone - 0.05), "the first complete sentence was not spoken"
-        first = sink.seconds("r1")
-        assert abs(first - alone) < 0.06  # exactly the first sentence: "It has" waits for the sentence's end
-        speaker.feed("r1", " a lid.")
-        speaker.finish("r1")
-        assert done.event.wait(5)
-        assert done.calls == [("r1", False)]
-        assert sink.seconds("r1") > first + 0.3  # the rest was spoken too, resampled to the sink's 24 kHz
-        assert all(count <= 1200 for _, _, count in sink.writes)  # 50 ms chunks at 24 kHz
-    finally:
-        speaker.close()
+def test_speakable_text() -> None:
+    said = speakable("At 9:05 it is 21 °C and 45% humid 🌤️, since 1990.")
+    assert said == "At nine oh five it is twenty-one degrees C and forty-five percent humid, since nineteen ninety."
+    assert speakable("See https://docs.example.org/a?b=c now") == "See link to docs dot example dot org now"
+    assert speakable("🚀🔥") == "" and speakable("東京") == ""
+    assert speakable("東京 is big", latin_only=False) == "東京 is big"  # espeak-ng's language voices read it
+    assert speakable("the 2nd of 10,000") == "the second of ten thousand"
+    assert clauses("short one.") == ["short one."]
+    long = "A first part that is long enough, a second part that is also long, and a third part to end it all."
+    assert clauses(long, max_chars=40) == [
+        "A first part that is long enough,",
+        "a second part that is also long,",
+        "and a third part to end it all.",
+    ]
 
 
-def test_cancel_stops_playback_within_one_chunk_and_reports_the_cut() -> None:
-    sink = PacedSink(ESPEAK_RATE)
-    done = DoneLog()
-    speaker = Speaker(sink, on_done=done, chunk_ms=50)
-    try:
-        speaker.feed("r1", "Here is a long answer that keeps going for quite a while. And another sentence follows it.")
-        speaker.finish("r1")
-        assert sink.first_audio.wait(5)
-        time.sleep(0.3)  # let it play for a moment, as a listener would hear it
-        cancelled_at = time.monotonic()
-        assert speaker.cancel() == ["r1"]
-        assert done.calls == [("r1", True)]
-        deadline = time.monotonic() + 2
-        while not sink.stops and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert sink.stops, "the sink was not stopped"
-        assert sink.stops[0] - cancelled_at < 0.12  # one 50 ms chunk plus scheduling slack
-        assert all(t <= sink.stops[0] for t, _, _ in sink.writes)
-        played = sink.seconds()
-        time.sleep(0.2)
-        assert sink.seconds() == played  # nothing after the stop
-        assert played < 3.0
-    finally:
-        speaker.close()
+def test_piper_phonemes_and_ids_follow_the_voice_config() -> None:
+    voice = PiperVoice()
+    phonemes = voice.phonemes("Hello there, how are you?")
+    assert phonemes.startswith("h") and ", " in phonemes and phonemes.endswith("?")  # punctuation put back
+    table = voice.model.phoneme_ids
+    ids = voice.ids("hi")
+    pad = table["_"][0]
+    assert ids == [*table["^"], pad, *table["h"], pad, *table["i"], pad, *table["$"]]
+    voice.ids("h☃")  # a phoneme the voice has no id for is skipped and counted
+    assert voice.missing == {"☃": 1}
+    assert voice.phonemes("...") == ""
+    audio = np.concatenate(list(voice.stream("Hello there.", lambda: False)))
+    assert audio.dtype == np.int16 and 0.5 < len(audio) / voice.sample_rate < 3.0 and np.abs(audio).max() > 3000
+    assert list(voice.stream("Hello there.", lambda: True)) == []
 
 
-def test_pause_holds_output_and_resume_goes_on() -> None:
-    sink = PacedSink(ESPEAK_RATE)
-    done = DoneLog()
-    speaker = Speaker(sink, on_done=done)
-    try:
-        speaker.feed("r1", "A first sentence. A second.")
-        speaker.finish("r1")
-        assert sink.first_audio.wait(5)
-        speaker.pause()
-        time.sleep(0.15)
-        held = sink.seconds()
-        time.sleep(0.3)
-        assert sink.seconds() == held  # silent while paused
-        assert sink.stops  # the device buffer was dropped
-        speaker.resume()
-        assert done.event.wait(10)
-        assert done.calls == [("r1", False)]
-        assert sink.seconds() > held
-    finally:
-        speaker.close()
-
-
-def test_echo_tap_reports_each_chunk_at_16k_when_it_will_play() -> None:
-    player = PacedSink(ESPEAK_RATE, paced=False)  # takes chunks at once, like a device with a deep buffer
-    noted: list[tuple[str, int, float, float]] = []
-    tap = EchoTap(player, lambda rid, samples, delay: noted.append((rid, len(samples), delay, time.monotonic())))
-    assert tap.sample_rate == ESPEAK_RATE
-    speaker = Speaker(tap, on_done=(done := DoneLog()))
-    try:
-        speaker.feed("s1/r1", "Hello there, this is the assistant.")
-        speaker.finish("s1/r1")
-        assert done.event.wait(10)
-    finally:
-        speaker.close()
-    assert {rid for rid, _, _, _ in noted} == {"s1/r1"}
-    heard = sum(n for _, n, _, _ in noted) / 16_000
-    assert abs(heard - player.seconds()) < 0.01  # every sample played was reported, resampled to 16 kHz
-    starts = [at + delay for _, _, delay, at in noted]
-    # chunks handed over faster than real time are reported back to back on the playback timeline
-    assert all(abs(b - a - 0.05) < 0.002 for a, b in itertools.pairwise(starts))
-    tap.stop()
-    tap.write("s1/r2", np.zeros(1102, np.int16))
-    assert noted[-1][2] == 0.0  # after a stop nothing is queued: the next chunk plays at once
-    assert player.stops
+def test_resampler_converts_rates_and_drains() -> None:
+    tone = (np.sin(np.arange(22_050) / 5) * 10_000).astype(np.int16)
+    convert = Resampler(22_050, 24_000)
+    out = np.concatenate([convert(tone[:11_025]), convert(tone[11_025:]), convert(None)])
+    assert out.dtype == np.int16 and abs(len(out) - 24_000) <= 2
+    to16k = Resampler(24_000, 16_000, to_float=True)
+    assert to16k(out).dtype == np.float32
+    same = Resampler(16_000, 16_000, to_float=True)
+    assert np.allclose(same(np.array([16384], np.int16)), [0.5])
 
 
 def test_local_player_plays_or_says_why_it_cannot() -> None:
     try:
-        player = LocalPlayer()
+        player = LocalPlayer(default_output_rate())
     except TtsUnavailable as exc:
         assert "portaudio" in str(exc).lower() or "device" in str(exc).lower()
         return
-    speaker = Speaker(player, on_done=(done := DoneLog()))
+    finished = threading.Event()
+    speech = SpeechOut(player, EspeakVoice(), on_done=lambda key, cut: finished.set())
     try:
-        speaker.feed("r1", "Hello.")
-        speaker.finish("r1")
-        assert done.event.wait(10)
+        speech.speak("r1", "Hello.")
+        assert finished.wait(10)
     finally:
-        speaker.close()
+        speech.close()
         player.close()

@@ -383,6 +383,44 @@ async def test_speaking_over_an_answer_interrupts_it_turn_detected() -> None:
         assert follow_up["response"]["id"] != done["id"]
 
 
+@pytest.mark.e2e
+async def test_spoken_reply_pauses_for_the_user_and_feeds_the_echo_guard() -> None:
+    """The websocket speaks through the speech-out controller: 24 kHz audio paced to playback, none sent while the
+    user talks over it, the answer cut when the user takes the turn, every chunk sent reported to the echo guard."""
+    config = EngineConfig(
+        backend="cascade",
+        speech=True,
+        policy=AnswerEverything(),
+        options=SessionOptions(response=ResponseOptions(max_new_tokens=32)),
+    )
+    interruption = _pcm24k(np.concatenate([speak("Stop, tell me something else."), np.zeros(24_000, np.float32)]))
+    async with running_server(config) as server, websockets.connect(_url(server)) as ws:
+        session_id = (await _recv(ws, "session.created"))["session"]["id"]
+        await ws.send(json.dumps({"type": "session.update", "session": {"output_modalities": ["audio"]}}))
+        await _recv(ws, "session.updated")
+        item = _text_item("Describe the colours on the screen in detail.")
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        first = await _recv(ws, "response.output_audio.delta")
+        block = 24_000 * 2 // 10
+        for i in range(0, len(interruption), block):
+            chunk = base64.b64encode(interruption[i : i + block]).decode()
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        events = [first, *await _collect_until(ws, "response.done")]
+        kinds = [e["type"] for e in events]
+        onset = kinds.index("input_audio_buffer.speech_started")
+        # at most the chunk in flight when the user spoke goes out after the onset
+        assert kinds[onset:].count("response.output_audio.delta") <= 1, kinds[onset:]
+        done = events[-1]["response"]
+        assert done["id"] == first["response_id"] and done["status"] == "cancelled"
+        assert done["status_details"]["reason"] == "turn_detected"
+        sent = sum(len(base64.b64decode(e["delta"])) // 2 for e in events if e["type"] == "response.output_audio.delta")
+        live = server.manager.sessions[session_id]
+        played = live.session.echo.playback_intervals()
+        assert abs(sum(b - a for a, b in played) - sent / 24_000) < 0.01  # every sample sent, at 16 kHz
+        assert sent / 24_000 < 20.0
+
+
 def _last_prompt(server: RealtimeServer, session_id: str) -> str:
     """The prompt the language model last ran on, as text."""
     lm = server.manager.sessions[session_id].session.context.backend.lm  # type: ignore[attr-defined]
