@@ -35,7 +35,6 @@ from app.speakable import SentenceSplitter, speakable
 from app.speech_options import SpeechOptions
 from app.tts import EspeakVoice, TtsUnavailable, Voice, espeak_voice, open_voice
 from engine.events import (
-    Error,
     Event,
     Proactive,
     QueryAccepted,
@@ -46,6 +45,7 @@ from engine.events import (
     ResponseResumed,
     SpeechStarted,
     SpeechStopped,
+    TranscriptFailed,
 )
 from engine.options import SessionOptions, TurnOptions
 from engine.session import Session
@@ -171,7 +171,7 @@ class SpeechOut:
         elif isinstance(event, SpeechStopped):
             if event.duration * 1000 < self.min_speech_ms:
                 self.resume()  # a burst too short to be speech: no transcript will come
-        elif event.type == "transcript.failed" or (isinstance(event, Error) and event.source == "asr"):
+        elif isinstance(event, TranscriptFailed):
             self.resume()
         elif isinstance(event, Proactive):
             self.speak(f"{scope}proactive-{event.instruction_id}", event.text)

@@ -17,7 +17,6 @@ from app.speech_options import SpeechOptions
 from app.speech_out import SpeechOut, open_speech_out
 from app.tts import EspeakVoice, open_voice
 from engine.events import (
-    Error,
     Proactive,
     QueryAccepted,
     QueryIgnored,
@@ -27,6 +26,7 @@ from engine.events import (
     ResponseResumed,
     SpeechStarted,
     SpeechStopped,
+    TranscriptFailed,
 )
 from engine.options import SessionOptions, TurnOptions
 from tests.speech_fakes import RAMP, RecordingSink, ToneVoice, VirtualClock
@@ -127,12 +127,12 @@ def test_every_chunk_released_is_reported_to_the_echo_guard_at_its_playback_time
 # ------------------------------------------------------------------------------------------ barge-in
 def test_barge_in_pauses_and_a_false_interruption_resumes_where_it_stopped(tl: Timeline) -> None:
     tl.at(0.0, delta("One two three four."), done())
-    tl.at(0.5, SpeechStarted(t=0.5))
+    tl.at(0.5, SpeechStarted(t=0.5, turn_id="u1"))
     assert tl.speech.paused and list(tl.speech.stops) == [0.5]  # the device is stopped at once
     before = len(tl.speech.released)
-    tl.at(1.5, SpeechStopped(t=1.5, start=0.5, duration=1.0))
+    tl.at(1.5, SpeechStopped(turn_id="u1", t=1.5, start=0.5, duration=1.0))
     assert len(tl.speech.released) == before  # silent while the user may be taking the turn
-    tl.at(2.0, QueryIgnored(t=2.0, text="mm-hm", source="speech", reason="backchannel"))
+    tl.at(2.0, QueryIgnored(turn_id="u1", t=2.0, text="mm-hm", source="speech", reason="backchannel"))
     tl.at(6.0)
     heard = tl.heard()
     # 0.00-0.50 s was heard, then from the chunk that was playing when the user spoke (0.48 s) to the end
@@ -147,12 +147,13 @@ def test_engine_pause_and_resume_and_a_short_noise_resume_too(tl: Timeline) -> N
     tl.at(0.3, ResponsePaused(t=0.3, response_id="r1", reason="speech started"))
     tl.at(0.9, ResponseResumed(t=0.9, response_id="r1", reason="false interruption"))
     assert not tl.speech.paused
-    tl.at(1.0, SpeechStarted(t=1.0))
+    tl.at(1.0, SpeechStarted(t=1.0, turn_id="u1"))
     assert tl.speech.paused
-    tl.at(1.1, SpeechStopped(t=1.1, start=1.0, duration=0.1))  # shorter than min_speech_ms: noise
+    tl.at(1.1, SpeechStopped(turn_id="u1", t=1.1, start=1.0, duration=0.1))  # shorter than min_speech_ms: noise
     assert not tl.speech.paused
-    tl.at(1.5, SpeechStarted(t=1.5))
-    tl.at(2.5, Error(t=2.5, source="asr", message="transcribing failed"))  # no transcript will come
+    tl.at(1.5, SpeechStarted(t=1.5, turn_id="u1"))
+    failed = TranscriptFailed(t=2.5, turn_id="u1", start=1.5, end=2.0, reason="asr failed")
+    tl.at(2.5, failed)  # no transcript will come
     assert not tl.speech.paused
     tl.at(9.0)
     assert tl.done[-1][1:] == ("r1", False)
@@ -161,8 +162,8 @@ def test_engine_pause_and_resume_and_a_short_noise_resume_too(tl: Timeline) -> N
 
 def test_a_user_turn_cancels_within_one_chunk_and_nothing_goes_out_after(tl: Timeline) -> None:
     tl.at(0.0, delta("One two three four five six seven eight."), done())
-    tl.at(0.5, SpeechStarted(t=0.5))
-    tl.at(1.4, QueryAccepted(t=1.4, query_id="q2", text="stop", source="speech"))
+    tl.at(0.5, SpeechStarted(t=0.5, turn_id="u1"))
+    tl.at(1.4, QueryAccepted(turn_id="u1", t=1.4, query_id="q2", text="stop", source="speech"))
     cancel = tl.speech.cancels[-1]
     assert cancel == 1.4
     assert all(r.t <= cancel for r in tl.speech.released)
@@ -190,8 +191,8 @@ def test_websocket_like_sinks_keep_what_was_sent_and_are_not_replayed() -> None:
     tl = Timeline(drops=False, lead_s=0.25)
     try:
         tl.at(0.0, delta("One two three four."), done())
-        tl.at(0.5, SpeechStarted(t=0.5))
-        tl.at(1.5, QueryIgnored(t=1.5, text="", source="speech", reason="not addressed"))
+        tl.at(0.5, SpeechStarted(t=0.5, turn_id="u1"))
+        tl.at(1.5, QueryIgnored(turn_id="u1", t=1.5, text="", source="speech", reason="not addressed"))
         tl.at(6.0)
         assert np.array_equal(tl.sink.samples(), ramp(16000))  # each sample sent once: the client holds the rest
         sent_at_pause = [r for r in tl.speech.released if r.t <= 0.5]
@@ -204,14 +205,14 @@ def test_barge_in_off_keeps_speaking_over_the_user() -> None:
     tl = Timeline(turns=TurnOptions(barge_in=False))
     try:
         tl.at(0.0, delta("One two."), done())
-        tl.at(0.2, SpeechStarted(t=0.2))
+        tl.at(0.2, SpeechStarted(t=0.2, turn_id="u1"))
         assert not tl.speech.paused
     finally:
         tl.close()
 
 
 def test_speech_while_nothing_plays_does_not_hold_the_next_answer(tl: Timeline) -> None:
-    tl.at(0.0, SpeechStarted(t=0.0))
+    tl.at(0.0, SpeechStarted(t=0.0, turn_id="u1"))
     assert not tl.speech.paused
     tl.at(1.0, delta("One.", "r2"), done("r2"))
     tl.at(2.0)
