@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from app.speech_options import SpeechOptions
+from engine.backends.base import AssetStatus
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +137,21 @@ def open_voice(options: SpeechOptions, language_voice: str | None = None) -> tup
         problem = f"the Piper voice is unavailable ({exc}); speaking with espeak-ng instead"
         log.error("%s", problem)
         return fallback, problem
+
+
+def describe_voices(options: SpeechOptions | None = None) -> list[AssetStatus]:
+    """What ``omnistream models`` prints for spoken replies: the Piper voice loads, espeak-ng is there."""
+    from app.piper_voice import PiperVoice
+
+    options = options or SpeechOptions()
+    out = []
+    try:
+        voice = PiperVoice(options.piper_voice)
+        out.append(AssetStatus("voice", True, f"{voice.name} ({voice.sample_rate} Hz) from {voice.model.path}"))
+    except TtsUnavailable as exc:
+        out.append(AssetStatus("voice", False, f"{exc}; spoken replies fall back to espeak-ng"))
+    try:
+        out.append(AssetStatus("espeak-ng", True, espeak_voice(options).executable))
+    except TtsUnavailable as exc:
+        out.append(AssetStatus("espeak-ng", False, str(exc)))
+    return out

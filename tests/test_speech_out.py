@@ -354,3 +354,12 @@ def test_the_piper_voice_is_interrupted_within_50_ms() -> None:
     assert max(r.t for r in speech.released) <= cancel  # no audio released after the cancel
     assert speech.stops and speech.stops[-1] - cancel <= 0.05  # the output dropped what it held, on the record
     assert len(sink.samples()) < 24_000 * 3  # most of the answer was never sent
+
+
+def test_models_command_shows_the_voices_status(tmp_path: Path) -> None:
+    from app.tts import describe_voices
+
+    ready = {s.backend: s for s in describe_voices()}
+    assert ready["voice"].ready and "piper:en_US-joe-medium" in ready["voice"].detail and ready["espeak-ng"].ready
+    missing = describe_voices(SpeechOptions(piper_voice=str(tmp_path / "gone.onnx")))[0]
+    assert not missing.ready and "gone.onnx is missing" in missing.detail and "fall back to espeak-ng" in missing.detail
