@@ -46,22 +46,19 @@ from engine.events import (
     ResponseStarted,
     SessionEnded,
     SessionStarted,
-    SpeechStarted,
-    SpeechStopped,
-    Transcript,
-    TranscriptFailed,
 )
-from engine.gate import AnswerEverything, GateDecision, QueryPolicy, utterance_features
+from engine.gate import AnswerEverything, GateDecision, QueryPolicy
+from engine.listening import Listening, ListeningHooks
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import Instruction
-from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
+from engine.segmenter import Utterance
 from engine.session_metrics import SessionMetrics
 from engine.speech import Transcriber, VoiceDetector
 from engine.standing import StandingInstructions
 from engine.turn_audio import TurnAudio
 from engine.work import Held, Work
 from streams.clock import Clock
-from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
+from streams.items import SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
 from streams.queues import DropOldestQueue, QueueClosed
 from streams.source import Source, SourceError
 
@@ -112,18 +109,11 @@ class Session:
         self.clock = clock
         self.backend_name = backend_name
         self.options = options or SessionOptions()
-        self.vad = vad
-        self.transcriber = transcriber
-        self.policy = policy or AnswerEverything()
         self.session_id = session_id or uuid.uuid4().hex[:12]
         if self.options.turns.manual_turns and transcriber is None:
             raise ValueError("manual turns need speech input (a transcriber)")
         self.history: list[Turn] = []
         self._bus = EventBus()
-        self._segmenter = SpeechSegmenter(self.options.vad)
-        self.echo = EchoGuard(
-            threshold=self.options.turns.echo_threshold, max_delay_s=self.options.turns.echo_max_delay_s
-        )
         self._work = Work(("ingest", "vad", "asr", "answer"), self.session_id)
         # queued input, each item held as pending work until it is taken in
         self._video_q: DropOldestQueue[tuple[VideoFrame, Held]] = DropOldestQueue(
@@ -135,12 +125,8 @@ class Session:
         self._response: _Response | None = None
         self._ids = itertools.count(1)
         self._turn_ids = itertools.count(1)
-        self._speech_turn: str | None = None  # the turn id of the utterance the VAD is in
         self._stopping = asyncio.Event()
         self._ended = False
-        self._asr_chain: asyncio.Task[None] | None = None
-        self._early: tuple[float, float, asyncio.Future[str]] | None = None  # (start, end, transcript) at a pause
-        self._speaking_since: float | None = None
         self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
         # manual turns: uncommitted audio, and commits (a future each) and clears due
         self._turn_audio: TurnAudio[tuple[str, asyncio.Future[None]]] = TurnAudio(self.options.vad.max_utterance_s)
@@ -159,7 +145,40 @@ class Session:
         # metrics
         self.metrics = SessionMetrics(self.options.metrics_interval_s, self.options.metrics_ttft_window)
         self._lag_reported = False
-        self._vad_failing = False
+        self._listening = Listening(
+            context=context,
+            clock=clock,
+            work=self._work,
+            options=lambda: self.options,
+            vad=vad,
+            transcriber=transcriber,
+            policy=policy or AnswerEverything(),
+            emit=self.emit,
+            error=self._error,
+            new_turn_id=self._new_turn_id,
+            hooks=ListeningHooks(on_onset=self._on_onset, on_voiced=self._on_voiced, on_query=self._on_spoken_query),
+        )
+
+    # ------------------------------------------------------------------ the models listening uses
+    @property
+    def vad(self) -> VoiceDetector | None:
+        return self._listening.vad
+
+    @property
+    def transcriber(self) -> Transcriber | None:
+        return self._listening.transcriber
+
+    @transcriber.setter
+    def transcriber(self, transcriber: Transcriber | None) -> None:
+        self._listening.transcriber = transcriber
+
+    @property
+    def policy(self) -> QueryPolicy:
+        return self._listening.policy
+
+    @property
+    def echo(self) -> EchoGuard:
+        return self._listening.echo
 
     # ------------------------------------------------------------------ events
     def subscribe(self, maxsize: int = 100_000) -> EventStream:
@@ -228,7 +247,7 @@ class Session:
         self._audio_q.close()
         await asyncio.gather(*workers, return_exceptions=True)
         if not self._stopping.is_set():
-            await self._close_speech()
+            await self._listening.close()
             await self.wait_idle()
             self._work.run_timers(float("inf"))
             await self.wait_idle()
@@ -372,33 +391,8 @@ class Session:
         held = self._work.hold()
         ingest = self._work.thread("ingest", self._ingest_audio_batch, batch)
         ingest.add_done_callback(lambda future: self._audio_ingested(future, held))
-        if self.vad is None or self.options.turns.manual_turns:
-            return
-        try:
-            events, voiced_until = await self._work.thread("vad", self._segment, batch)  # type: ignore[misc]
-        except Exception as exc:
-            if not self._vad_failing:  # reported once per failing stretch, not for every chunk
-                self._vad_failing = True
-                self._error(
-                    "vad",
-                    f"voice detection failed on the audio at {batch[0].t:.2f}-{batch[-1].end:.2f} s: "
-                    f"{type(exc).__name__}: {exc}; speech is not heard until it recovers",
-                )
-            return
-        self._vad_failing = False
-        if self.options.turns.manual_turns:
-            return  # the client took over turn taking meanwhile
-        for ev in events:
-            if isinstance(ev, Onset):
-                self._speech_turn = self._new_turn_id()
-                self.emit(SpeechStarted(t=ev.t, turn_id=self._speech_turn))
-                self._on_onset(ev.t)
-            elif isinstance(ev, Pause):
-                self._transcribe_early(ev)
-            else:
-                self._on_utterance(ev)
-        if voiced_until is not None:
-            self._on_voiced(voiced_until)
+        if not self.options.turns.manual_turns:
+            await self._listening.hear(batch)
 
     def _audio_ingested(self, future: asyncio.Future[None], held: Held) -> None:
         held.release()
@@ -412,157 +406,30 @@ class Session:
         for chunk in batch:
             self.context.ingest_audio(chunk)
 
-    def _segment(self, batch: list[AudioChunk]) -> tuple[list[SegmentEvent], float | None]:
-        """VAD + segmentation of a batch; also returns the end of the last voiced window while in speech."""
-        assert self.vad is not None
-        out: list[SegmentEvent] = []
-        voiced_until = None
-        for chunk in batch:
-            samples = chunk.samples
-            for i in range(0, len(samples) - CHUNK_SAMPLES + 1, CHUNK_SAMPLES):
-                window = samples[i : i + CHUNK_SAMPLES]
-                start = chunk.t + i / SAMPLE_RATE
-                prob = self.vad.probability(window)
-                if self.echo.is_echo(start, window):  # called for every window: it keeps the mic history
-                    prob = 0.0
-                out.extend(self._segmenter.push(start, window, prob))
-                if self._segmenter.in_speech and prob >= self.options.vad.neg_threshold:
-                    voiced_until = start + CHUNK_SAMPLES / SAMPLE_RATE
-        return out, voiced_until
-
-    async def _close_speech(self) -> None:
-        for ev in self._segmenter.flush():
-            if isinstance(ev, Utterance):
-                self._on_utterance(ev)
-        if self._asr_chain is not None:
-            await asyncio.shield(self._asr_chain)
-
-    def _transcribe_early(self, pause: Pause) -> None:
-        """Start transcribing at a pause in speech; the utterance, if it ends there, uses the result."""
-        if self.transcriber is None:
-            return
-        future = self._work.thread("asr", self.transcriber.transcribe, pause.samples)
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a discarded guess may fail unseen
-        self._early = (pause.start, pause.end, future)
-
-    async def _transcript_of(self, utt: Utterance) -> str:
-        early, self._early = self._early, None
-        if early is not None and early[:2] == (utt.start, utt.end):
-            try:
-                return str(await early[2])
-            except Exception:
-                pass  # transcribe again below, and report a failure there
-        return str(await self._work.thread("asr", self.transcriber.transcribe, utt.samples))  # type: ignore[union-attr]
-
     def _new_turn_id(self) -> str:
         return f"u{next(self._turn_ids)}"
 
-    def _on_utterance(self, utt: Utterance) -> None:
-        self._speaking_since = None
-        turn_id, self._speech_turn = self._speech_turn or self._new_turn_id(), None
-        self.emit(SpeechStopped(t=utt.end, turn_id=turn_id, start=utt.start, duration=round(utt.duration, 3)))
-        if utt.too_short or self.transcriber is None:
+    def _on_spoken_query(self, turn_id: str, text: str, ended_wall: float, decision: GateDecision | None) -> None:
+        """Listening heard a turn said to the assistant: committed by the client (``decision`` None) or let through
+        by the gate."""
+        if decision is None:
+            self._accept_query(turn_id, text, "speech", ended_wall, reason="committed by the client", respond=False)
             return
-        transcription = self._transcribe(utt, turn_id, self._asr_chain, time.monotonic())
-        self._asr_chain = self._work.spawn(transcription, "asr", self._work.hold())
-
-    async def _transcribe(
-        self,
-        utt: Utterance,
-        turn_id: str,
-        previous: asyncio.Task[None] | None,
-        ended_wall: float,
-        committed: asyncio.Future[None] | None = None,
-    ) -> None:
-        """Transcribe a finished utterance and gate it; a ``committed`` (manual) turn is addressed to the assistant."""
-        try:
-            if previous is not None:
-                await asyncio.shield(previous)  # transcripts come out in utterance order
-            started = time.perf_counter()
-            try:
-                text = await self._transcript_of(utt)
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                self.emit(
-                    TranscriptFailed(t=self.clock.now(), turn_id=turn_id, start=utt.start, end=utt.end, reason=reason)
-                )
-                self._error("asr", f"transcribing the utterance at {utt.start:.2f}-{utt.end:.2f} s failed: {reason}")
-                return
-            text = str(text).strip()
-            asr_ms = (time.perf_counter() - started) * 1000
-            self.emit(
-                Transcript(
-                    t=self.clock.now(),
-                    turn_id=turn_id,
-                    text=text,
-                    start=utt.start,
-                    end=utt.end,
-                    asr_ms=round(asr_ms, 1),
-                )
-            )
-            if text:
-                try:
-                    await self._work.thread("ingest", self.context.ingest_transcript, utt.start, utt.end, text)
-                except Exception as exc:  # the query itself still goes on
-                    self._error(
-                        "backend",
-                        f"storing the transcript of {utt.start:.2f}-{utt.end:.2f} s failed: "
-                        f"{type(exc).__name__}: {exc}",
-                    )
-            if committed is not None:
-                if text:
-                    self._accept_query(
-                        turn_id, text, "speech", ended_wall, reason="committed by the client", respond=False
-                    )
-                else:
-                    self.emit(
-                        QueryIgnored(
-                            t=self.clock.now(),
-                            turn_id=turn_id,
-                            text="",
-                            source="speech",
-                            reason="no speech in the committed audio",
-                        )
-                    )
-                return
-            try:
-                decision = await self._work.thread("asr", self._decide, text, utt)
-            except Exception as exc:
-                self._error("gate", f"deciding whether '{text}' is a query failed: {type(exc).__name__}: {exc}")
-                self.emit(
-                    QueryIgnored(t=self.clock.now(), turn_id=turn_id, text=text, source="speech", reason="gate failed")
-                )
-                return
-            if decision.accepted:
-                turns = self.options.turns
-                self._accept_query(
-                    turn_id,
-                    text,
-                    "speech",
-                    ended_wall,
-                    reason=decision.reason,
-                    score=decision.score,
-                    respond=turns.auto_response,
-                    interrupt=turns.barge_in,
-                )
-            else:
-                self.emit(
-                    QueryIgnored(
-                        t=self.clock.now(),
-                        turn_id=turn_id,
-                        text=text,
-                        source="speech",
-                        reason=decision.reason,
-                        score=decision.score,
-                    )
-                )
-        finally:
-            if committed is not None and not committed.done():
-                committed.set_result(None)
+        turns = self.options.turns
+        self._accept_query(
+            turn_id,
+            text,
+            "speech",
+            ended_wall,
+            reason=decision.reason,
+            score=decision.score,
+            respond=turns.auto_response,
+            interrupt=turns.barge_in,
+        )
 
     def note_playback(self, t: float, samples: np.ndarray) -> None:
         """The assistant's own audio, played from stream time ``t``: its echo in the microphone is not the user."""
-        self.echo.add_playback(t, samples)
+        self._listening.echo.add_playback(t, samples)
 
     # ------------------------------------------------------------------ options and manual turns
     def update_options(self, *, turns: TurnOptions | None = None, response: ResponseOptions | None = None) -> None:
@@ -573,10 +440,7 @@ class Session:
             if turns.manual_turns and self.transcriber is None:
                 raise ValueError("manual turns need speech input (a transcriber)")
             if turns.manual_turns != self.options.turns.manual_turns:
-                self._segmenter = SpeechSegmenter(self.options.vad)
-                self._speaking_since = None
-                self._early = None
-                self._speech_turn = None
+                self._listening.reset()
                 for _, committed in self._turn_audio.reset():
                     committed.set_result(None)
             self.options = dataclasses.replace(self.options, turns=turns)
@@ -621,13 +485,11 @@ class Session:
             committed.set_result(None)
             return
         utt = Utterance(start=chunks[0].t, end=chunks[-1].end, samples=np.concatenate([c.samples for c in chunks]))
-        transcription = self._transcribe(utt, turn_id, self._asr_chain, time.monotonic(), committed)
-        self._asr_chain = self._work.spawn(transcription, "asr", self._work.hold())
+        self._listening.transcribe_committed(utt, turn_id, committed)
 
     # ------------------------------------------------------------------ barge-in
     def _on_onset(self, t: float) -> None:
         """Speech began: pause a streaming response and decide later whether this was a real interruption."""
-        self._speaking_since = t
         response = self._response
         turns = self.options.turns
         if response is None or not turns.barge_in or response.paused_at is not None:
@@ -641,12 +503,12 @@ class Session:
 
         self._work.at(t + turns.false_interruption_timeout_s, no_query)
 
-    def _on_voiced(self, until: float) -> None:
-        """Voice activity continued up to ``until``: speech long enough turns a pause into an interruption."""
+    def _on_voiced(self, onset: float, until: float) -> None:
+        """Voice activity since ``onset`` continued up to ``until``: speech long enough turns a pause into an
+        interruption."""
         response = self._response
-        onset = self._speaking_since
         limit = self.options.turns.interrupt_after_s
-        if response is None or onset is None or response.paused_at != onset or until - onset < limit:
+        if response is None or response.paused_at != onset or until - onset < limit:
             return
         self._cancel_response("interrupted", f"barge-in: speech longer than {limit:g} s")
 
@@ -663,13 +525,6 @@ class Session:
             response.first_delta_wall = time.monotonic()
         response.delivered += text
         self.emit(ResponseDelta(t=self.clock.now(), response_id=response.response_id, text=text))
-
-    def _decide(self, text: str, utt: Utterance) -> GateDecision:
-        """Gate decision with the utterance's acoustic features (blocking: the learned gate runs a model)."""
-        features = utterance_features(
-            utt.samples, start=utt.start, end=utt.end, playback=self.echo.playback_intervals()
-        )
-        return self.policy.decide(text, start=utt.start, end=utt.end, features=features)
 
     # ------------------------------------------------------------------ queries and responses
     def submit_text(
@@ -715,7 +570,7 @@ class Session:
         False when there is nothing to answer."""
         turns = self.options.turns
         self._commits = [f for f in self._commits if not f.done()]
-        chain = self._asr_chain
+        chain = self._listening.asr_chain
         if chain is None or chain.done() or (turns.auto_response and not turns.manual_turns):
             chain = None  # with automatic answers a turn being transcribed is answered by itself
         text = text.strip()
