@@ -52,7 +52,8 @@ def test_sample_runs_speech_to_answer_with_jsonl_events_only_on_stdout():
     assert "written on the screen" in transcript.text.lower()
     assert 13.0 <= transcript.start <= 13.5  # the question is spoken at 13 s in the sample clip
     done = next(e for e in events if e.type == "response.done")
-    assert done.status == "completed" and "PLATFORM 3" in done.text.upper()
+    # PP-OCR may read the sign's gap between word and digit or not ("PLATFORM 3" / "PLATFORM3"); the words must be there
+    assert done.status == "completed" and "PLATFORM3" in done.text.upper().replace(" ", "")
     assert all(a.t <= b.t + 1e-6 for a, b in itertools.pairwise(events) if "metrics" not in (a.type, b.type))
 
 
