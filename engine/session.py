@@ -1,16 +1,16 @@
-"""The session: merges the input streams, runs the audio front end, asks the backend, and emits events.
+"""The session: the engine's public API and the wiring of its rooms, each a file of its own.
 
-One event loop drives everything; model work runs in worker threads, each with its own single-thread executor so that
-calls of one kind stay ordered: ``ingest`` (video frames, audio and transcripts into the backend context), ``vad``
-(speech probabilities), ``asr`` (transcription) and ``answer`` (decoding).
+``Session`` runs and stops, takes input (sources, ``submit_text``, manual turns, ``create_response``, cancel,
+truncate, playback), and hands the work to: ``Ingest`` (sources merged or fed live, queues, lag, the backend's
+ingest), ``Listening`` (VAD, echo, segmenter, transcription, gate; it calls back through ``ListeningHooks``),
+``StandingInstructions``, ``TurnAudio`` (manual turns), ``EventBus`` (subscribers) and ``Work`` (worker threads:
+``ingest``, ``vad``, ``asr``, ``answer``; tasks, pending work, stream-time timers). What stays here is turn
+acceptance and responding: waiting turns, the response in flight, pause / resume / false interruption and history.
 
 Pacing. File sources and scheduled text are merged by timestamp and released by the clock: in realtime as the media
-time comes due, in fast replay as soon as the engine is idle (every queued ingest, transcription and response done),
-so a fast replay emits the same events at the same stream times as a realtime one that keeps up. Live sources feed
-independently, stamped by the clock as they capture.
-
-Overflow. Video frames wait in a short drop-oldest queue (drops are counted in ``metrics``); audio waits in a deep
-queue whose backlog is reported as lag, and is only dropped past a hard limit, with an ``error`` event.
+time comes due, in fast replay as soon as the engine is idle (no pending work in ``Work``), so a fast replay emits the
+same events at the same stream times as a realtime one that keeps up. Live sources feed independently, stamped by
+the clock as they capture.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import heapq
 import itertools
 import time
 import uuid
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.backends.base import AnswerRequest, BackendContext, BackendRecovered, Turn
+from engine.backends.base import AnswerRequest, BackendContext, Turn
 from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.echo import EchoGuard
@@ -48,6 +47,7 @@ from engine.events import (
     SessionStarted,
 )
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy
+from engine.ingest import Ingest
 from engine.listening import Listening, ListeningHooks
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import Instruction
@@ -59,8 +59,7 @@ from engine.turn_audio import TurnAudio
 from engine.work import Held, Work
 from streams.clock import Clock
 from streams.items import SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
-from streams.queues import DropOldestQueue, QueueClosed
-from streams.source import Source, SourceError
+from streams.source import Source
 
 
 @dataclass
@@ -115,13 +114,6 @@ class Session:
         self.history: list[Turn] = []
         self._bus = EventBus()
         self._work = Work(("ingest", "vad", "asr", "answer"), self.session_id)
-        # queued input, each item held as pending work until it is taken in
-        self._video_q: DropOldestQueue[tuple[VideoFrame, Held]] = DropOldestQueue(
-            self.options.ingest.video_queue_frames
-        )
-        self._audio_q: DropOldestQueue[tuple[AudioChunk, Held]] = DropOldestQueue(
-            self.options.ingest.audio_queue_chunks
-        )
         self._response: _Response | None = None
         self._ids = itertools.count(1)
         self._turn_ids = itertools.count(1)
@@ -144,7 +136,6 @@ class Session:
         )
         # metrics
         self.metrics = SessionMetrics(self.options.metrics_interval_s, self.options.metrics_ttft_window)
-        self._lag_reported = False
         self._listening = Listening(
             context=context,
             clock=clock,
@@ -157,6 +148,15 @@ class Session:
             error=self._error,
             new_turn_id=self._new_turn_id,
             hooks=ListeningHooks(on_onset=self._on_onset, on_voiced=self._on_voiced, on_query=self._on_spoken_query),
+        )
+        self._ingest = Ingest(
+            context=context,
+            clock=clock,
+            work=self._work,
+            options=self.options.ingest,
+            metrics=self.metrics,
+            error=self._error,
+            hear=self._hear,
         )
 
     # ------------------------------------------------------------------ the models listening uses
@@ -206,46 +206,14 @@ class Session:
                 sources=[s.name for s in sources],
             )
         )
-        opened: list[Source] = []
-        for source in sources:
-            try:
-                await asyncio.to_thread(source.open)
-                opened.append(source)
-            except SourceError as exc:
-                self._error(source.name, str(exc))
-            except Exception as exc:
-                self._error(source.name, f"{source.name}: cannot open ({type(exc).__name__}: {exc})")
+        opened = await self._ingest.open(sources)
         if sources and not opened:
             await self._end("no source could be opened")
             return False
-        workers = [
-            self._work.spawn(self._video_worker(), "video-worker"),
-            self._work.spawn(self._audio_worker(), "audio-worker"),
-        ]
-        feeders = [self._work.spawn(self._feed_live(s), f"feed-{s.name}") for s in opened if s.live]
-        replayed = [s for s in opened if not s.live]
-        if replayed:
-            feeders.append(self._work.spawn(self._feed_replay(replayed), "feed-replay"))
-        stop_wait = asyncio.ensure_future(self._stopping.wait())
-        try:
-            if feeders:
-                await asyncio.wait(
-                    [stop_wait, asyncio.gather(*feeders, return_exceptions=True)], return_when=asyncio.FIRST_COMPLETED
-                )
-            else:
-                await stop_wait
-        finally:
-            stop_wait.cancel()
-            for task in feeders:
-                task.cancel()
-            await asyncio.gather(*feeders, return_exceptions=True)
-            for source in opened:
-                with contextlib.suppress(Exception):
-                    source.close()
+        workers = self._ingest.start_workers()
+        await self._ingest.feed(opened, self._accept_item, self._stopping)
         reason = "stopped" if self._stopping.is_set() else "sources exhausted"
-        self._video_q.close()
-        self._audio_q.close()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await self._ingest.drain(workers)
         if not self._stopping.is_set():
             await self._listening.close()
             await self.wait_idle()
@@ -275,136 +243,23 @@ class Session:
         self.emit(SessionEnded(t=self.clock.now(), reason=reason))
         self._bus.close()
 
-    async def _feed_replay(self, sources: Sequence[Source]) -> None:
-        """Merge the replayed sources by timestamp and release items as the clock allows."""
-        iters = {}
-        for source in sources:
-            try:
-                iters[source.name] = source.items(self.clock.now).__aiter__()
-            except Exception as exc:
-                self._error(source.name, f"{source.name}: cannot stream ({type(exc).__name__}: {exc})")
-        order = itertools.count()
-        heap: list[tuple[float, int, str, StreamItem]] = []
-
-        async def pull(name: str) -> None:
-            try:
-                item = await iters[name].__anext__()
-            except StopAsyncIteration:
-                return
-            except SourceError as exc:
-                self._error(name, str(exc))
-                return
-            except Exception as exc:
-                self._error(name, f"{name}: failed ({type(exc).__name__}: {exc})")
-                return
-            heapq.heappush(heap, (item.t, next(order), name, item))
-
-        for name in iters:
-            await pull(name)
-        while heap:
-            t, _, name, item = heapq.heappop(heap)
-            if self.clock.paced_by_engine:
-                await self.wait_idle()
-            await self.clock.wait_until(t)
-            self._accept_item(item)
-            await pull(name)
-        if self.clock.paced_by_engine:
-            await self.wait_idle()
-
-    async def _feed_live(self, source: Source) -> None:
-        try:
-            async for item in source.items(self.clock.now):
-                self._accept_item(item)
-        except asyncio.CancelledError:
-            raise
-        except SourceError as exc:
-            self._error(source.name, f"{exc}; continuing with the other streams")
-        except Exception as exc:
-            self._error(
-                source.name, f"{source.name}: failed ({type(exc).__name__}: {exc}); continuing with the other streams"
-            )
-
     def _accept_item(self, item: StreamItem) -> None:
         self._work.run_timers(self.clock.now())
         if isinstance(item, VideoFrame):
-            dropped = self._video_q.put_nowait((item, self._work.hold()))
-            if dropped is not None:
-                dropped[1].release()
+            self._ingest.queue_frame(item)
         elif isinstance(item, AudioChunk):
             if self._turn_audio.add(item, keep=self.options.turns.manual_turns):
                 limit = self._turn_audio.max_seconds
                 self._error("input", f"uncommitted audio is over {limit:g} s long: its oldest part is dropped")
-            dropped_chunk = self._audio_q.put_nowait((item, self._work.hold()))
-            if dropped_chunk is not None:
-                dropped_chunk[1].release()
-                self._error("audio", f"audio backlog over {self._audio_q.maxsize} chunks: oldest chunk dropped")
+            self._ingest.queue_audio(item)
             self._run_marks()
         else:
             self.submit_text(item.text, t=item.t, turn_id=item.turn_id, standing=item.standing)
         self._maybe_emit_metrics()
 
-    # ------------------------------------------------------------------ video
-    async def _video_worker(self) -> None:
-        while True:
-            try:
-                frame, held = await self._video_q.get()
-            except QueueClosed:
-                return
-            try:
-                await self._work.thread("ingest", self.context.ingest_frame, frame)
-                self.metrics.frames += 1
-            except BackendRecovered as exc:
-                self.metrics.frames += 1
-                self._error("backend", str(exc))
-            except Exception as exc:
-                self._error("backend", f"ingesting the frame at {frame.t:.2f} s failed: {type(exc).__name__}: {exc}")
-            finally:
-                held.release()
-
-    # ------------------------------------------------------------------ audio
-    async def _audio_worker(self) -> None:
-        while True:
-            try:
-                first = await self._audio_q.get()
-            except QueueClosed:
-                return
-            queued = [first]
-            while len(self._audio_q) and len(queued) < self.options.ingest.audio_batch_chunks:
-                queued.append(await self._audio_q.get())
-            try:
-                await self._process_audio([chunk for chunk, _ in queued])
-            except Exception as exc:
-                self._error("audio", f"audio processing failed: {type(exc).__name__}: {exc}")
-            finally:
-                for _, held in queued:
-                    held.release()
-
-    async def _process_audio(self, batch: list[AudioChunk]) -> None:
-        lag = max(0.0, self.clock.now() - batch[-1].end) if not self.clock.paced_by_engine else 0.0
-        self.metrics.audio(len(batch), lag)
-        if lag > self.options.ingest.audio_lag_warn_s and not self._lag_reported:
-            self._lag_reported = True
-            self._error("audio", f"audio processing is {lag:.1f} s behind the stream")
-        elif lag < self.options.ingest.audio_lag_warn_s / 2:
-            self._lag_reported = False
-        # the backend's audio ingest queues behind frames; voice detection must not wait for it
-        held = self._work.hold()
-        ingest = self._work.thread("ingest", self._ingest_audio_batch, batch)
-        ingest.add_done_callback(lambda future: self._audio_ingested(future, held))
-        if not self.options.turns.manual_turns:
+    async def _hear(self, batch: list[AudioChunk]) -> None:
+        if not self.options.turns.manual_turns:  # with manual turns the client ends turns, not the VAD
             await self._listening.hear(batch)
-
-    def _audio_ingested(self, future: asyncio.Future[None], held: Held) -> None:
-        held.release()
-        exc = None if future.cancelled() else future.exception()
-        if isinstance(exc, BackendRecovered):
-            self._error("backend", str(exc))
-        elif exc is not None:
-            self._error("backend", f"ingesting audio failed: {type(exc).__name__}: {exc}")
-
-    def _ingest_audio_batch(self, batch: list[AudioChunk]) -> None:
-        for chunk in batch:
-            self.context.ingest_audio(chunk)
 
     def _new_turn_id(self) -> str:
         return f"u{next(self._turn_ids)}"
@@ -798,6 +653,6 @@ class Session:
 
     def _emit_metrics(self) -> None:
         values = self.metrics.values(
-            self.clock.now(), frames_dropped=self._video_q.dropped, audio_dropped=self._audio_q.dropped
+            self.clock.now(), frames_dropped=self._ingest.frames_dropped, audio_dropped=self._ingest.audio_dropped
         )
         self.emit(Metrics(t=self.clock.now(), values=values))
