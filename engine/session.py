@@ -3,7 +3,7 @@
 ``Session`` runs and stops, takes input (sources, ``submit_text``, manual turns, ``create_response``, cancel,
 truncate, playback), and hands the work to: ``Ingest`` (sources merged or fed live, queues, lag, the backend's
 ingest), ``Listening`` (VAD, echo, segmenter, transcription, gate; it calls back through ``ListeningHooks``),
-``StandingInstructions``, ``TurnAudio`` (manual turns), ``EventBus`` (subscribers) and ``Work`` (worker threads:
+``StandingInstructions``, ``ManualTurns``, ``EventBus`` (subscribers) and ``Work`` (worker threads:
 ``ingest``, ``vad``, ``asr``, ``answer``; tasks, pending work, stream-time timers). What stays here is turn
 acceptance and responding: waiting turns, the response in flight, pause / resume / false interruption and history.
 
@@ -49,16 +49,15 @@ from engine.events import (
 from engine.gate import AnswerEverything, GateDecision, QueryPolicy
 from engine.ingest import Ingest
 from engine.listening import Listening, ListeningHooks
+from engine.manual_turns import ManualTurns
 from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import Instruction
-from engine.segmenter import Utterance
 from engine.session_metrics import SessionMetrics
 from engine.speech import Transcriber, VoiceDetector
 from engine.standing import StandingInstructions
-from engine.turn_audio import TurnAudio
 from engine.work import Held, Work
 from streams.clock import Clock
-from streams.items import SAMPLE_RATE, AudioChunk, StreamItem, VideoFrame
+from streams.items import AudioChunk, StreamItem, VideoFrame
 from streams.source import Source
 
 
@@ -121,8 +120,6 @@ class Session:
         self._ended = False
         self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
         # manual turns: uncommitted audio, and commits (a future each) and clears due
-        self._turn_audio: TurnAudio[tuple[str, asyncio.Future[None]]] = TurnAudio(self.options.vad.max_utterance_s)
-        self._commits: list[asyncio.Future[None]] = []  # commits whose turn is not transcribed yet
         self._standing = StandingInstructions(
             context=context,
             backend_name=backend_name,
@@ -148,6 +145,9 @@ class Session:
             error=self._error,
             new_turn_id=self._new_turn_id,
             hooks=ListeningHooks(on_onset=self._on_onset, on_voiced=self._on_voiced, on_query=self._on_spoken_query),
+        )
+        self._manual = ManualTurns(
+            options=lambda: self.options, listening=self._listening, error=self._error, new_turn_id=self._new_turn_id
         )
         self._ingest = Ingest(
             context=context,
@@ -248,11 +248,8 @@ class Session:
         if isinstance(item, VideoFrame):
             self._ingest.queue_frame(item)
         elif isinstance(item, AudioChunk):
-            if self._turn_audio.add(item, keep=self.options.turns.manual_turns):
-                limit = self._turn_audio.max_seconds
-                self._error("input", f"uncommitted audio is over {limit:g} s long: its oldest part is dropped")
+            self._manual.hear(item)
             self._ingest.queue_audio(item)
-            self._run_marks()
         else:
             self.submit_text(item.text, t=item.t, turn_id=item.turn_id, standing=item.standing)
         self._maybe_emit_metrics()
@@ -296,8 +293,7 @@ class Session:
                 raise ValueError("manual turns need speech input (a transcriber)")
             if turns.manual_turns != self.options.turns.manual_turns:
                 self._listening.reset()
-                for _, committed in self._turn_audio.reset():
-                    committed.set_result(None)
+                self._manual.reset()
             self.options = dataclasses.replace(self.options, turns=turns)
         if response is not None:
             self.options = dataclasses.replace(self.options, response=response)
@@ -309,38 +305,11 @@ class Session:
         audio still on its way belongs to the turn; None: the audio accepted so far. A turn shorter than
         ``TurnOptions.min_commit_ms`` is refused with an ``error`` event. Returns the turn's
         id, which its ``transcript`` (or ``transcript.failed``) and ``query.accepted`` (or ``query.ignored``) carry."""
-        self._require_manual_turns()
-        turn_id = self._new_turn_id()
-        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._commits = [*(f for f in self._commits if not f.done()), committed]
-        self._turn_audio.mark((turn_id, committed), through)
-        self._run_marks()
-        return turn_id
+        return self._manual.commit(through)
 
     def clear_audio(self, through: int | None = None) -> None:
         """Manual turns: drop the audio not committed yet (``through`` as for ``commit_audio``)."""
-        self._require_manual_turns()
-        self._turn_audio.mark(None, through)
-        self._run_marks()
-
-    def _require_manual_turns(self) -> None:
-        if not self.options.turns.manual_turns:
-            raise RuntimeError("committing or clearing audio needs manual turns (TurnOptions.manual_turns)")
-
-    def _run_marks(self) -> None:
-        for turn, commit in self._turn_audio.due():
-            if commit is not None:
-                self._commit_turn(turn, *commit)
-
-    def _commit_turn(self, chunks: list[AudioChunk], turn_id: str, committed: asyncio.Future[None]) -> None:
-        ms = sum(len(chunk.samples) for chunk in chunks) * 1000 / SAMPLE_RATE
-        least = self.options.turns.min_commit_ms
-        if ms < least or self.transcriber is None:
-            self._error("input", f"committed audio is {ms:.0f} ms long: a turn needs at least {least} ms")
-            committed.set_result(None)
-            return
-        utt = Utterance(start=chunks[0].t, end=chunks[-1].end, samples=np.concatenate([c.samples for c in chunks]))
-        self._listening.transcribe_committed(utt, turn_id, committed)
+        self._manual.clear(through)
 
     # ------------------------------------------------------------------ barge-in
     def _on_onset(self, t: float) -> None:
@@ -424,7 +393,7 @@ class Session:
         being transcribed are waited for first. ``instructions`` replace the session's for this response. Returns
         False when there is nothing to answer."""
         turns = self.options.turns
-        self._commits = [f for f in self._commits if not f.done()]
+        commits = self._manual.pending()
         chain = self._listening.asr_chain
         if chain is None or chain.done() or (turns.auto_response and not turns.manual_turns):
             chain = None  # with automatic answers a turn being transcribed is answered by itself
@@ -432,18 +401,16 @@ class Session:
         turn_id = self._new_turn_id() if text else ""
         if text and self._too_long(turn_id, text, None):
             text = ""
-        if not (text or self._waiting or self._commits or chain):
+        if not (text or self._waiting or commits or chain):
             return False
         if text:
             self._accept_query(turn_id, text, "text", time.monotonic(), respond=False, interrupt=False)
-        if not self._commits and chain is None:
+        if not commits and chain is None:
             self._answer_waiting(instructions)
             return True
         # pending work, except while a commit waits for audio still to be released (fast replay waits for idle first)
-        held = None if self._turn_audio.waiting else self._work.hold()
-        self._work.spawn(
-            self._answer_when_transcribed(list(self._commits), chain, instructions), "create-response", held
-        )
+        held = None if self._manual.waiting_for_audio else self._work.hold()
+        self._work.spawn(self._answer_when_transcribed(commits, chain, instructions), "create-response", held)
         return True
 
     async def _answer_when_transcribed(
