@@ -12,6 +12,7 @@ from app.arg_types import (
     context_seconds,
     fraction,
     non_negative,
+    non_negative_int,
     port,
     positive,
     positive_int,
@@ -22,6 +23,7 @@ from app.printer import EventPrinter
 from engine.backends.base import Capabilities
 from engine.backends.omni.options import OmniOptions
 from engine.backends.registry import BACKENDS, capabilities, check_all
+from engine.backends.remote.options import RemoteOptions
 from engine.options import AsrOptions, GateOptions, IngestOptions, ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig, open_session
 from streams.audio import AudioFileSource, MicrophoneSource
@@ -72,6 +74,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     omni.add_argument("--temperature", type=non_negative, help="sampling temperature, 0 = greedy (0)")
     omni.add_argument("--top-p", type=unit_interval, help="nucleus sampling mass when --temperature > 0 (1.0)")
+    remote = parser.add_argument_group(
+        "remote backend (an OpenAI-compatible server; key from $OMNISTREAM_REMOTE_API_KEY; see docs/scaling.md)"
+    )
+    remote.add_argument("--base-url", help="the server's API root, e.g. http://127.0.0.1:8000/v1")
+    remote.add_argument("--max-images", type=non_negative_int, help="frames sent per question as JPEG parts (4)")
+    remote.add_argument("--image-size", type=positive_int, help="longest side of each frame sent, in pixels (448)")
+    remote.add_argument(
+        "--remote-audio", action="store_true", default=None, help="send raw audio as input_audio parts (off)"
+    )
 
 
 _OMNI_FLAGS = {
@@ -106,6 +117,31 @@ def omni_options(args: argparse.Namespace) -> OmniOptions | None:
         raise SystemExit(f"error: {exc}") from None
 
 
+_REMOTE_FLAGS = {
+    "base_url": "--base-url",
+    "max_images": "--max-images",
+    "image_size": "--image-size",
+    "remote_audio": "--remote-audio",
+}
+
+
+def remote_options(args: argparse.Namespace) -> RemoteOptions | None:
+    """The remote backend's options; None for the other backends (which take none of these flags)."""
+    given = {name: getattr(args, name) for name in _REMOTE_FLAGS if getattr(args, name, None) is not None}
+    if args.backend != "remote":
+        if given:
+            flags = ", ".join(_REMOTE_FLAGS[name] for name in given)
+            raise SystemExit(f"error: {flags} only apply to --backend remote, not --backend {args.backend}")
+        return None
+    if "base_url" not in given or not args.model:
+        raise SystemExit("error: --backend remote needs --base-url URL and --model NAME (the server's model)")
+    fields = {("audio" if k == "remote_audio" else k): v for k, v in given.items()}
+    try:
+        return RemoteOptions(**fields)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineConfig:
     if args.gate == "wake" and not args.name:
         raise SystemExit("error: --gate wake needs the assistant's --name")
@@ -125,7 +161,7 @@ def engine_config(args: argparse.Namespace, *, speech: bool = True) -> EngineCon
         device=args.device,
         options=options,
         speech=speech,
-        backend_options=omni_options(args),
+        backend_options=omni_options(args) or remote_options(args),
     )
 
 

@@ -47,6 +47,7 @@ OPTION_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("engine.backends.cascade.options", "CascadeOptions"),
             ("engine.backends.cascade.perception", "PerceptionConfig"),
             ("engine.backends.omni.options", "OmniOptions"),
+            ("engine.backends.remote.options", "RemoteOptions"),
         ),
     ),
     (
@@ -73,6 +74,8 @@ ENVIRONMENT: dict[str, str] = {
     "required beyond loopback unless `--allow-unauthenticated`; see [security.md](security.md)",
     "OMNISTREAM_MQTT_PASSWORD": "broker password of `omnistream mqtt` (instead of `--password`); see "
     "[security.md](security.md)",
+    "OMNISTREAM_REMOTE_API_KEY": "API key `--backend remote` sends to its server as a bearer token (none when "
+    "unset); see [scaling.md](scaling.md)",
     "OMNISTREAM_CACHE": "folder for prepared model files (the joined Whisper model, the dequantised SmolLM2, "
     "tiny test models); default `~/.cache/omnistream`",
     "OMNISTREAM_SHARED": "folder holding `streamingbench/` (the official annotation files); default `shared/` beside "

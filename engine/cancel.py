@@ -15,6 +15,10 @@ class CancelToken:
             self.reason = reason
             self._event.set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled or ``timeout`` s passed; True when cancelled."""
+        return self._event.wait(timeout)
+
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()

@@ -18,7 +18,8 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 apt_packages=(espeak-ng ffmpeg libportaudio2 libsndfile1 libgl1 libglib2.0-0)
-if [ "$with_tests" = 1 ]; then apt_packages+=(mosquitto chromium); fi
+# the tests' llama.cpp server (llama-cpp-python[server], a test extra) builds from source: it needs a C++ toolchain
+if [ "$with_tests" = 1 ]; then apt_packages+=(mosquitto chromium build-essential cmake); fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -31,7 +32,8 @@ fi
 pip=("$python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 if [ "$with_tests" = 1 ]; then
-  "${pip[@]}" -e ".[test]"
+  # portable build of llama.cpp (no -march=native), so the wheel pip caches runs on any x86-64 machine
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" "${pip[@]}" -e ".[test]"
 else
   "${pip[@]}" -e .
 fi

@@ -36,6 +36,12 @@ BACKENDS: dict[str, BackendSpec] = {
             "image-text-to-text VLMs on transformers (Qwen2.5-VL, SmolVLM2, Idefics3, LLaVA-OneVision); "
             "audio as transcripts",
         ),
+        BackendSpec(
+            "remote",
+            "engine.backends.remote.backend:RemoteBackend",
+            "any OpenAI-compatible /v1/chat/completions server (vLLM, llama.cpp, SGLang, a cloud API): "
+            "frames as image parts, transcripts as text",
+        ),
     )
 }
 

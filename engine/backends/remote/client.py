@@ -1,0 +1,187 @@
+"""Streaming ``/v1/chat/completions`` over HTTP (httpx), with retries on connection errors and errors that name the
+server and the cause. Runs in the session's worker thread; a cancelled answer closes the stream, which makes the
+server abort the request (llama.cpp and vLLM stop generating when the client goes away)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from engine.backends.remote.options import RemoteOptions
+from engine.cancel import CancelToken
+
+
+class RemoteError(Exception):
+    """The server could not be reached or answered something other than a chat-completions reply."""
+
+
+class ChatClient:
+    def __init__(self, options: RemoteOptions, model: str) -> None:
+        self.options = options
+        self.model = model
+        self.server = f"{options.base_url} (model {model!r})"
+        key = os.environ.get("OMNISTREAM_REMOTE_API_KEY")
+        self.http = httpx.Client(
+            base_url=options.base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=httpx.Timeout(options.read_timeout_s, connect=options.connect_timeout_s),
+        )
+        self._model_checked = False
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _fail(self, cause: str) -> RemoteError:
+        return RemoteError(f"remote server {self.server}: {cause}")
+
+    def _check_model(self, cancel: CancelToken) -> None:
+        """Fail clearly when the server does not serve ``model`` (some servers would answer with another one)."""
+        if self._model_checked:
+            return
+        reply = self._with_retries(lambda: self.http.get("/models"), cancel)
+        if reply is None:
+            return
+        served = [m.get("id") for m in self._json(reply).get("data", []) if isinstance(m, dict)]
+        if self.model not in served:
+            raise self._fail(f"does not serve this model; it serves: {', '.join(map(str, served)) or 'none'}")
+        self._model_checked = True
+
+    def _with_retries(self, call: Any, cancel: CancelToken) -> httpx.Response | None:
+        """``call()`` retried with backoff on connection errors; None when cancelled while waiting."""
+        delay = self.options.backoff_s
+        for attempt in range(self.options.retries + 1):
+            try:
+                response = call()
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+                if attempt == self.options.retries:
+                    raise self._fail(f"cannot connect ({type(exc).__name__}: {exc or 'no reply'})") from exc
+                if cancel.wait(delay):
+                    return None
+                delay *= 2
+                continue
+            except httpx.TimeoutException as exc:
+                raise self._fail(f"no reply within {self.options.read_timeout_s:g} s ({type(exc).__name__})") from exc
+            if response.status_code >= 400:
+                raise self._fail(f"HTTP {response.status_code}: {_error_message(response)}")
+            return response
+        raise AssertionError("unreachable")
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise self._fail(f"replied with something that is not JSON: {response.text[:120]!r}") from None
+        if not isinstance(body, dict):
+            raise self._fail(f"replied with JSON that is not an object: {response.text[:120]!r}")
+        return body
+
+    def stream(self, messages: list[dict[str, Any]], max_tokens: int, cancel: CancelToken) -> Iterator[str]:
+        """The answer's text pieces as the server streams them; stops (closing the stream) when ``cancel`` is set."""
+        self._check_model(cancel)
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": self.options.temperature,
+            "stream": True,
+        }
+
+        def send() -> httpx.Response:
+            request = self.http.build_request("POST", "/chat/completions", json=body)
+            response = self.http.send(request, stream=True)
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+            return response
+
+        response = self._with_retries(send, cancel)
+        if response is None:
+            return
+        try:
+            yield from self._pieces(response, cancel)
+        except httpx.TimeoutException as exc:
+            raise self._fail(f"stopped streaming for {self.options.read_timeout_s:g} s ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            if not cancel.cancelled:
+                raise self._fail(f"the stream broke off ({type(exc).__name__}: {exc or 'connection closed'})") from exc
+        finally:
+            response.close()  # before the end: the server sees the client go and aborts the request
+
+    def _pieces(self, response: httpx.Response, cancel: CancelToken) -> Iterator[str]:
+        events = 0
+        for line in response.iter_lines():
+            if cancel.cancelled:
+                return
+            if not line.strip() or line.startswith(":"):
+                continue
+            if not line.startswith("data:"):
+                raise self._fail(f"replied with something that is not a chat-completions stream: {line[:120]!r}")
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            try:
+                event = json.loads(data)
+            except ValueError:
+                raise self._fail(f"sent a stream event that is not JSON: {data[:120]!r}") from None
+            events += 1
+            if isinstance(event, dict) and "error" in event:
+                raise self._fail(f"error while streaming: {_message_of(event['error'])}")
+            try:
+                delta = event["choices"][0].get("delta") or {} if event["choices"] else {}
+            except (KeyError, TypeError, AttributeError):
+                raise self._fail(f"sent a stream event without choices: {data[:120]!r}") from None
+            text = delta.get("content")
+            if text:
+                yield str(text)
+        if events == 0:
+            raise self._fail("closed the stream without sending any chat-completions event")
+
+    def yes_probability(self, messages: list[dict[str, Any]], cancel: CancelToken) -> float:
+        """P("yes") against P("no") for the reply's first token, from the server's top logprobs."""
+        self._check_model(cancel)
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": 10,
+        }
+        response = self._with_retries(lambda: self.http.post("/chat/completions", json=body), cancel)
+        if response is None:
+            return 0.0
+        reply = self._json(response)
+        try:
+            first = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        except (KeyError, IndexError, TypeError):
+            raise self._fail("returned no first-token logprobs, which the model gate needs") from None
+        yes = no = 0.0
+        for entry in first:
+            word = str(entry.get("token", "")).strip().lower()
+            if word in ("yes", "no"):
+                p = math.exp(float(entry.get("logprob", -math.inf)))
+                yes, no = (yes + p, no) if word == "yes" else (yes, no + p)
+        return yes / (yes + no) if yes + no > 0 else 0.0
+
+
+def _message_of(error: object) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error)
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict) and "error" in body:
+        return _message_of(body["error"])[:300]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])[:300]
+    return response.text[:200]
