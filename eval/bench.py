@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.runtime import open_session
+from engine.runtime import EngineConfig, open_session
 from eval.loader import Annotations, Item, Problem, load_annotations, select
 from eval.progress import Progress
 from eval.replay import GroupOutcome, Opener, ProactiveMode, engine_config, replay_group, resolve_video
@@ -89,8 +89,21 @@ def _pending(group: list[Item], finished: set[str]) -> list[Item]:
     return todo
 
 
-async def run_bench_async(config: BenchConfig, opener: Opener = open_session) -> BenchResult:
-    """Run (or resume) the benchmark; ``opener`` builds each video's session (the real engine by default)."""
+@dataclass
+class Plan:
+    """What a run (or resumed run) still has to replay, and where its results go."""
+
+    annotations: list[Annotations]
+    problems: list[Problem]
+    items: list[Item]  # the selected items of this shard
+    log: ResultsLog
+    finished: set[str]  # item ids results.jsonl already holds
+    work: list[list[Item]]  # per video, the items to pose
+    engine: EngineConfig
+    progress: Progress
+
+
+def plan(config: BenchConfig) -> Plan:
     if config.workers < 1:
         raise ValueError(f"workers must be at least 1, got {config.workers}")
     if config.spoken and not config.speech:
@@ -99,8 +112,8 @@ async def run_bench_async(config: BenchConfig, opener: Opener = open_session) ->
     items = in_shard(selected_items, config.shard)
     log = ResultsLog(config.out / "results.jsonl")
     finished = log.finished()
-    work = [(g, todo) for g in _groups(items) if (todo := _pending(g, finished))]
-    progress = Progress(sum(len([i for i in todo if i.uid not in finished]) for _, todo in work))
+    work = [todo for g in _groups(items) if (todo := _pending(g, finished))]
+    progress = Progress(sum(len([i for i in todo if i.uid not in finished]) for todo in work))
     engine = engine_config(
         config.backend,
         model=config.model,
@@ -109,43 +122,31 @@ async def run_bench_async(config: BenchConfig, opener: Opener = open_session) ->
         fps=config.fps,
         speech=config.speech,
     )
-    outcomes: list[GroupOutcome] = []
-    gate = asyncio.Semaphore(config.workers)
-    started = time.monotonic()
+    return Plan(annotations, problems, items, log, finished, work, engine, progress)
 
-    def write(record: dict[str, Any]) -> None:
-        if record["uid"] in finished:
-            return
-        log.append(record)
-        if config.progress:
-            progress.advance()
 
-    async def one(todo: list[Item]) -> None:
-        async with gate:
-            outcomes.append(
-                await replay_group(
-                    todo,
-                    video=resolve_video(config.videos, todo[0].video),
-                    config=engine,
-                    pace=config.pace,
-                    proactive=config.proactive,
-                    write=write,
-                    opener=opener,
-                    spoken_root=config.videos if config.spoken else None,
-                )
-            )
-
-    await asyncio.gather(*(one(todo) for _, todo in work))
+def record_once(config: BenchConfig, run: Plan, record: dict[str, Any]) -> None:
+    """Append ``record`` to results.jsonl unless its item is already there (a resumed or retried video)."""
+    if record["uid"] in run.finished:
+        return
+    run.log.append(record)
+    run.finished.add(record["uid"])
     if config.progress:
-        progress.close()
-    wall = time.monotonic() - started
-    selected = {i.uid for i in items}
-    records = [r for uid, r in log.records.items() if uid in selected]
+        run.progress.advance()
+
+
+def finish(config: BenchConfig, run: Plan, outcomes: Sequence[GroupOutcome], wall: float, **extra: Any) -> BenchResult:
+    """The report over every selected item results.jsonl holds, with the run's statistics."""
+    if config.progress:
+        run.progress.close()
+    selected = {i.uid for i in run.items}
+    records = [r for uid, r in run.log.records.items() if uid in selected]
     stream_s = sum(o.stream_s for o in outcomes)
     decoded, recut = sum(o.frames_decoded for o in outcomes), sum(o.frames_recut for o in outcomes)
     meta: dict[str, Any] = {
-        **_describe(config, annotations),
+        **_describe(config, run.annotations),
         "shard": f"{config.shard[0]}/{config.shard[1]}" if config.shard else None,
+        **extra,
         "videos_replayed": len(outcomes),
         "wall_s": round(wall, 2),
         "stream_s": round(stream_s, 2),
@@ -153,9 +154,35 @@ async def run_bench_async(config: BenchConfig, opener: Opener = open_session) ->
         "frames_decoded": decoded,
         "frames_decoded_recut": recut,
         "decode_ratio_vs_recut": round(decoded / recut, 3) if recut else None,
-        "torn_result_lines": log.torn_lines,
+        "torn_result_lines": run.log.torn_lines,
     }
-    return _write_outputs(config, annotations, problems, records, meta)
+    return _write_outputs(config, run.annotations, run.problems, records, meta)
+
+
+async def run_bench_async(config: BenchConfig, opener: Opener = open_session) -> BenchResult:
+    """Run (or resume) the benchmark; ``opener`` builds each video's session (the real engine by default)."""
+    run = plan(config)
+    outcomes: list[GroupOutcome] = []
+    gate = asyncio.Semaphore(config.workers)
+    started = time.monotonic()
+
+    async def one(todo: list[Item]) -> None:
+        async with gate:
+            outcomes.append(
+                await replay_group(
+                    todo,
+                    video=resolve_video(config.videos, todo[0].video),
+                    config=run.engine,
+                    pace=config.pace,
+                    proactive=config.proactive,
+                    write=lambda record: record_once(config, run, record),
+                    opener=opener,
+                    spoken_root=config.videos if config.spoken else None,
+                )
+            )
+
+    await asyncio.gather(*(one(todo) for todo in run.work))
+    return finish(config, run, outcomes, time.monotonic() - started)
 
 
 def _load(config: BenchConfig) -> tuple[list[Annotations], list[Problem], list[Item]]:

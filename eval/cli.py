@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.arg_types import context_seconds, positive, positive_int
+from app.arg_types import context_seconds, non_negative, positive, positive_int
 from engine.backends.registry import BACKENDS
 
 if TYPE_CHECKING:
@@ -84,7 +84,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         shard=args.shard,
         loaded=loaded,
     )
-    result = run_bench(config)
+    if args.ray is not None:
+        from eval.ray_replay import RayOptions, RayUnavailable, run_bench_ray
+
+        given = {"cpus_per_video": args.cpus_per_video, "gpus_per_video": args.gpus_per_video}
+        ray = RayOptions(
+            address=None if args.ray == "local" else args.ray, **{k: v for k, v in given.items() if v is not None}
+        )
+        try:
+            result = run_bench_ray(config, ray)
+        except RayUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.cpus_per_video is not None or args.gpus_per_video is not None:
+        print("error: --cpus-per-video and --gpus-per-video need --ray", file=sys.stderr)
+        return 2
+    else:
+        result = run_bench(config)
     scores = result.report["scores"]["overall"]
     print(
         f"{scores['total']} items scored: official {scores['official']} %, robust {scores['robust']} %; "
@@ -193,6 +209,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         help="replay only shard K of N (split by video, same on "
         "every machine); join the shards' --out folders with bench-merge",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run the videos as Ray tasks on the cluster at ADDRESS (host:port), or on a local one started for the "
+        "run when no ADDRESS is given; see docs/scaling.md",
+    )
+    p.add_argument("--cpus-per-video", type=positive, default=None, help="CPUs each video's Ray task reserves (1)")
+    p.add_argument("--gpus-per-video", type=non_negative, default=None, help="GPUs each video's Ray task reserves (0)")
     p.set_defaults(func=_cmd_bench)
 
     m = subparsers.add_parser("bench-merge", help="join the results of bench --shard runs into one report")
