@@ -26,6 +26,7 @@ from engine.cancel import CancelToken
 from engine.events import Error, QueryAccepted, ResponseDone
 from engine.runtime import EngineConfig, open_session
 from engine.session import Session
+from streams.audio import AudioFileSource
 from streams.clock import ReplayClock
 from streams.items import VideoFrame
 from streams.text import ScheduledTextSource
@@ -65,7 +66,8 @@ async def test_spoken_question_over_the_video_is_answered_by_the_server(llama: L
         backend_options=RemoteOptions(base_url=llama.base_url, max_images=0),
     )
     session = await open_session(config, ReplayClock("fast"))
-    events = await run_collect(session, [VideoFileSource(str(sample_clip()))])
+    clip = str(sample_clip())
+    events = await run_collect(session, [VideoFileSource(clip), AudioFileSource(clip)])
 
     queries = [e for e in events if isinstance(e, QueryAccepted)]
     assert len(queries) == 1 and "written on the screen" in queries[0].text.lower(), QUESTION
