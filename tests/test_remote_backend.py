@@ -139,8 +139,9 @@ def test_an_http_error_and_a_failed_stream_are_named_and_the_next_answer_works(l
     with pytest.raises(RemoteError, match=r"HTTP 404: Not Found"):
         list(wrong_root.answer(AnswerRequest(query="Hi", t=0.0), CancelToken()))
     ctx = context(llama.base_url)
-    too_long = "word " * 5000  # beyond the server's 2048-token context: llama.cpp ends the stream with no event
-    with pytest.raises(RemoteError, match=r"closed the stream without sending any chat-completions event"):
+    too_long = "word " * 5000  # beyond the server's 2048-token context: llama.cpp fails inside the stream and ends
+    # it with no event, cleanly or mid-chunk depending on timing
+    with pytest.raises(RemoteError, match=r"closed the stream without sending any chat-completions event|broke off"):
         list(ctx.answer(AnswerRequest(query=too_long, t=0.0), CancelToken()))
     assert "".join(ctx.answer(AnswerRequest(query="Say hi.", t=1.0, max_new_tokens=8), CancelToken())).strip()
 
