@@ -72,7 +72,7 @@ def test_a_backend_that_cannot_judge_is_refused_by_name() -> None:
         make_policy("model")
     parser = argparse.ArgumentParser()
     add_engine_arguments(parser)
-    with pytest.raises(SystemExit, match=r"--gate model needs the omni or vlm backend .*not cascade"):
+    with pytest.raises(SystemExit, match=r"--gate model needs the omni, vlm or remote backend .*not cascade"):
         engine_config(parser.parse_args(["--backend", "cascade", "--gate", "model"]))
 
 

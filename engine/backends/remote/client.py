@@ -57,7 +57,9 @@ class ChatClient:
         for attempt in range(self.options.retries + 1):
             try:
                 response = call()
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            # NetworkError covers a refused connection and a kept-alive one the server reset meanwhile (ReadError
+            # on send); nothing was streamed yet, so another try is safe
+            except (httpx.NetworkError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 if attempt == self.options.retries:
                     raise self._fail(f"cannot connect ({type(exc).__name__}: {exc or 'no reply'})") from exc
                 if cancel.wait(delay):
