@@ -261,6 +261,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from app.tts import describe_voices
     from engine.model_files import describe_speech_assets
+    from engine.vision.models import describe_vision_assets
 
     if args.prepare:
         from engine.backends.registry import get_backend
@@ -271,7 +272,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         load_transcriber(options.asr)
         load_policy(options.gate_mode, options.gate)
         get_backend("cascade")
-    statuses = [*check_all(), *describe_speech_assets(), *describe_voices()]
+    statuses = [*check_all(), *describe_speech_assets(), *describe_vision_assets(), *describe_voices()]
     for status in statuses:
         mark = "ready  " if status.ready else "missing"
         print(f"{status.backend:<10} {mark}  {status.detail}")

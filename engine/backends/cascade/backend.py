@@ -16,18 +16,21 @@ from engine.backends.cascade.ocr import TextReader, ocr_model_paths
 from engine.backends.cascade.options import CascadeOptions
 from engine.backends.cascade.perception import Observation, Perceiver
 from engine.backends.cascade.scene_log import SceneLog
+from engine.backends.cascade.vision_models import VisionModels, load_vision_models
 from engine.backends.cascade.words import words, wordset
 from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.model_files import ModelFilesError
 from engine.proactive import ConditionCheck
+from engine.vision.models import MODELS, describe_vision_assets
 from streams.items import AudioChunk, VideoFrame
 
 _PRESENT = wordset("now currently current moment present")
 
 
 class CascadeBackend:
-    """OCR + colour/motion perception and transcripts, answered by SmolLM2-135M (or ``model``, a local HF chat LM).
+    """OCR, object, label and people recognition, colours, motion and transcripts, answered from the scene log with
+    SmolLM2-135M (or ``model``, a local HF chat LM) for phrasing and conversation.
 
     ``device``: "auto" or "cpu" run everything on the CPU; "cuda" moves the language model to the GPU (perception
     stays on the CPU) and fails at ``load`` when torch sees no GPU.
@@ -44,6 +47,7 @@ class CascadeBackend:
         self.lm = LocalLM(model, self.device)
         self.options = CascadeOptions()
         self.reader: TextReader | None = None
+        self.vision: VisionModels | None = None  # shared by every context (onnxruntime sessions are thread-safe)
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -52,6 +56,8 @@ class CascadeBackend:
             self.lm.warm(prompt.open_question("", 0.0, [], []))
             if self.reader is None:
                 self.reader = TextReader(threads=max(1, (os.cpu_count() or 2) // 2))
+            if self.vision is None:
+                self.vision = load_vision_models()
 
     def open_context(self, options: CascadeOptions | None = None) -> CascadeContext:
         """A new session's stream; ``options`` replace the backend's for it."""
@@ -84,6 +90,8 @@ class CascadeBackend:
                 parts.append(f"LM: {gguf.name} ({state})")
             except ModelFilesError as exc:
                 problems.append(str(exc))
+        vision = [status for status in describe_vision_assets() if status.ready]
+        parts.append(f"vision: {len(vision)} of {len(MODELS)} models ready (`omnistream models` lists them)")
         if problems:
             return AssetStatus(self.name, False, "; ".join(problems))
         return AssetStatus(self.name, True, "; ".join(parts))
@@ -97,7 +105,7 @@ class CascadeContext:
         self.backend = backend
         self.options = options
         self.capabilities = backend.capabilities
-        self.perceiver = Perceiver(backend.reader, options.perception)
+        self.perceiver = Perceiver(backend.reader, options.perception, backend.vision)
         self.log = SceneLog()
         self.last_observation: Observation | None = None
         self.visible_texts: list[str] = []  # text read in the latest frame that was read

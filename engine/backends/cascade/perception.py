@@ -97,6 +97,9 @@ class Perceiver:
             "people": Schedule(cfg.people_interval_s, cfg.model_core_share, cfg.vision_refresh_s),
         }
         self._boxes: list[tuple[Detection, Sequence[Label]]] = []  # last detections and the classifier's names
+        self._detections: list[Detection] = []  # the detector's latest output, all scores, and its frame's time
+        self._detections_t = float("-inf")
+        self._reported: set[str] = set()  # models whose failure was already logged (once per stream)
         self._prev_grey: np.ndarray | None = None
         self._prev_hist: np.ndarray | None = None
         self._ocr_grey: np.ndarray | None = None
@@ -180,7 +183,9 @@ class Perceiver:
             result: T | None = call()
         except Exception as exc:  # a model failing on one frame must not end the stream
             message = f"{name} failed on the frame at {t:.2f} s: {type(exc).__name__}: {exc}"
-            log.warning("%s", message)
+            if name not in self._reported:
+                self._reported.add(name)
+                log.warning("%s (that frame is skipped; later failures of %s are not logged)", message, name)
             problems.append((name, message))
             return None  # not counted as a run: the model tries again on the next frame
         if grey is not None:
@@ -193,6 +198,7 @@ class Perceiver:
         if models.detector is not None and self._due("detector", t, grey, cut):
             found = self._run("detector", t, grey, lambda: models.detector.detect(image), vision.problems)
             if found is not None:
+                self._detections, self._detections_t = found, t
                 kept = [d for d in found if d.score >= cfg.min_object_score]
                 finer = self._name_boxes(t, image, kept, vision.problems)
                 vision.objects = seen_objects(image, kept, finer)
@@ -200,7 +206,10 @@ class Perceiver:
         if classifier is not None and self._due("classifier", t, grey, cut):
             vision.labels = self._run("classifier", t, grey, lambda: classifier.classify(image), vision.problems)
         if models.people is not None and self._due("people", t, grey, cut):
-            found_people = self._run("people", t, grey, lambda: models.people.find(image), vision.problems)
+            people = models.people
+            # the detector's boxes of this very frame give the bodies: it need not run twice
+            same_frame = self._detections if self._detections_t == t else None
+            found_people = self._run("people", t, grey, lambda: people.find(image, same_frame), vision.problems)
             if found_people is not None:
                 vision.people = seen_people(found_people, image.shape[1], image.shape[0])
         return vision

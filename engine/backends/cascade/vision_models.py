@@ -1,6 +1,7 @@
 """The recognition models perception can use, each optional: what the cascade needs of them, and their schedule.
 
-``VisionModels`` holds whichever of the three loaded (a missing one is None and named in ``missing``). ``Schedule``
+``VisionModels`` holds whichever of the three loaded (a missing one is None and named in ``missing``);
+``load_vision_models`` builds them from the prepared files of ``engine.vision.models``. ``Schedule``
 decides for one model and one stream when it runs again: at most every ``interval_s`` of stream time, stretched so
 that its measured cost stays within ``core_share`` of one core, and, once the picture has stopped changing, only
 every ``refresh_s``.
@@ -8,13 +9,17 @@ every ``refresh_s``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from engine.model_files import ModelFilesError
 from engine.vision.types import Box, Detection, Label, Person
+
+log = logging.getLogger(__name__)
 
 
 class Detects(Protocol):
@@ -26,7 +31,7 @@ class Classifies(Protocol):
 
 
 class FindsPeople(Protocol):
-    def find(self, rgb: np.ndarray) -> list[Person]: ...
+    def find(self, rgb: np.ndarray, detections: Sequence[Detection] | None = None) -> list[Person]: ...
 
 
 @dataclass(slots=True)
@@ -35,6 +40,37 @@ class VisionModels:
     classifier: Classifies | None = None
     people: FindsPeople | None = None
     missing: Sequence[str] = field(default_factory=tuple)  # "what is missing and why", one line per model
+
+
+def load_vision_models() -> VisionModels:
+    """The NanoDet detector, the EfficientNet classifier and the people models (BlazeFace + MoveNet on the
+    detector's person boxes), each loaded from its verified file; one that is missing or corrupt is left out, named
+    in ``missing`` and logged, and perception goes on with the others."""
+    from engine.vision.classifier import ImageClassifier
+    from engine.vision.detector import ObjectDetector
+    from engine.vision.people import PeopleDetector
+
+    models = VisionModels()
+    missing: list[str] = []
+    try:
+        models.detector = ObjectDetector.load()
+    except ModelFilesError as exc:
+        missing.append(f"objects: {exc}")
+    try:
+        models.classifier = ImageClassifier.load()
+    except ModelFilesError as exc:
+        missing.append(f"labels: {exc}")
+    if isinstance(models.detector, ObjectDetector):
+        try:
+            models.people = PeopleDetector.load(models.detector)
+        except ModelFilesError as exc:
+            missing.append(f"people: {exc}")
+    else:
+        missing.append("people: needs the object detector for body boxes")
+    for line in missing:
+        log.warning("cascade perception goes on without %s", line)
+    models.missing = tuple(missing)
+    return models
 
 
 @dataclass(slots=True)
