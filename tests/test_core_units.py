@@ -1,4 +1,5 @@
-"""Unit tests of the small core pieces: events, queues, clocks, choices, the speech segmenter, timed text."""
+"""Unit tests of the small core pieces: events, queues, clocks, choices, the speech segmenter, timed text, the
+dialogue history."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import json
 import numpy as np
 import pytest
 
+from engine.backends.base import Turn
 from engine.choices import split_choices
 from engine.events import EVENT_TYPES, ResponseDone, SessionStarted, event_from_dict
 from engine.options import VadOptions
+from engine.responding import History
 from engine.segmenter import Onset, SpeechSegmenter, Utterance
 from streams.clock import ReplayClock
 from streams.items import CHUNK_SAMPLES
@@ -182,3 +185,19 @@ def test_segmenter_hands_out_the_utterance_early_at_a_pause_and_again_at_its_end
     assert len(utterances) == 1 and (utterances[0].start, round(utterances[0].end, 3)) == (0.0, 0.288)
     # the second pause is the final utterance: same times, same audio
     assert np.array_equal(pauses[1].samples, utterances[0].samples)
+
+
+def test_history_keeps_the_latest_turns_and_truncates_the_newest_answer_by_id():
+    limit = [4]
+    history = History(lambda: limit[0])
+    for n in range(3):
+        history.add(Turn("user", f"q{n}", float(n)))
+        history.add(Turn("assistant", f"a{n}", n + 0.5, response_id="r1" if n < 2 else "r2"))
+    assert [t.text for t in history.turns] == ["q1", "a1", "q2", "a2"]  # the oldest two went
+    assert [t.text for t in history.last(3)] == ["a1", "q2", "a2"]
+    assert history.last(0) == () and len(history.last(10)) == 4
+    assert history.truncate("r1", "a") and history.turns[1].text == "a" and history.turns[1].interrupted
+    assert not history.truncate("r9", "x")
+    limit[0] = 2  # the limit is read as turns are added (options change mid-session)
+    history.add(Turn("user", "q3", 3.0))
+    assert [t.text for t in history.turns] == ["a2", "q3"]
