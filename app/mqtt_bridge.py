@@ -33,7 +33,7 @@ from app.audio_out import AudioSink
 from app.limits import InputLimiter, RateGuard, RateLimits
 from app.live import LiveSession, SessionLimitError, SessionManager
 from app.speech_options import SpeechOptions
-from app.speech_out import SpeechOut, open_speech_out
+from app.speech_out import SpeechOut, open_speech_out, session_note
 from engine.event_bus import SubscriberOverflow
 from engine.events import (
     Error,
@@ -395,7 +395,7 @@ class MqttBridge:
         """Called from the speech worker as a chunk of ``<session>/<response>`` goes to the local output."""
         live = self.sessions.get(key.partition("/")[0])
         if live is not None:
-            live.session.note_playback(live.session.clock.now() + delay_s, samples)
+            session_note(live.session)(key, delay_s, samples)
 
     def _speech_problem(self, message: str) -> None:
         """From the speech worker: every session hears it on out/error (the session goes on)."""
