@@ -23,6 +23,13 @@ def positive_int(value: str) -> int:
     return number
 
 
+def sessions_limit(value: str) -> int | str:
+    """``--max-sessions``: a positive whole number, or ``auto`` (derived from a measured cost, app/capacity.py)."""
+    if value == "auto":
+        return value
+    return positive_int(value)
+
+
 def non_negative_int(value: str) -> int:
     try:
         number = int(value)

@@ -35,17 +35,22 @@ class LiveSession:
 
 
 class SessionManager:
-    def __init__(self, config: EngineConfig, *, max_sessions: int = 4) -> None:
+    def __init__(self, config: EngineConfig, *, max_sessions: int = 4, limit_source: str = "") -> None:
+        """``limit_source`` says where ``max_sessions`` came from (e.g. a measured cost); refusals name it."""
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.config = config
         self.max_sessions = max_sessions
+        self.limit_source = limit_source
         self.sessions: dict[str, LiveSession] = {}
         self._opening = 0
 
     async def open(self, *, session_id: str | None = None) -> LiveSession:
         if len(self.sessions) + self._opening >= self.max_sessions:
-            raise SessionLimitError(f"session limit reached ({self.max_sessions} live sessions); try again later")
+            source = f"; {self.limit_source}" if self.limit_source else ""
+            raise SessionLimitError(
+                f"session limit reached ({self.max_sessions} live sessions{source}); try again later"
+            )
         self._opening += 1
         try:
             clock = LiveClock()

@@ -12,13 +12,33 @@ import asyncio
 import logging
 import sys
 
-from app.arg_types import port_or_any, positive, positive_int
+from app.arg_types import port_or_any, positive, positive_int, sessions_limit
+from app.capacity import CapacityUnknown, resolve_max_sessions
 from app.limits import RateLimits
 from app.live import SessionManager
 from app.security import API_KEY_ENV, MQTT_PASSWORD_ENV, InsecureBindError, api_key_from, mqtt_password_from
 from app.speech_options import add_speech_arguments, speech_options
 
 log = logging.getLogger("omnistream")
+
+SESSIONS_HELP = (
+    "live sessions at once (others are refused), or 'auto': as many as the cores carry at the per-session cost "
+    "measured by benchmarks/bench_capacity.py"
+)
+
+
+def _session_manager(args: argparse.Namespace) -> SessionManager:
+    """The process's one manager, its limit resolved (``auto``: from the measured cost; none measured: exit naming
+    the command that measures it)."""
+    from app.cli import engine_config
+
+    try:
+        limit, source = resolve_max_sessions(args.max_sessions)
+    except CapacityUnknown as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if source:
+        print(f"{source}: at most {limit} live sessions", file=sys.stderr)
+    return SessionManager(engine_config(args, speech=not args.no_speech), max_sessions=limit, limit_source=source)
 
 
 def _add_rate_limit_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,7 +77,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     p = subparsers.add_parser("serve", help="OpenAI-Realtime-compatible websocket API (ws://HOST:PORT/v1/realtime)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on; beyond loopback an API key is required")
     p.add_argument("--port", type=port_or_any, default=8765, help="TCP port (0: any free port)")
-    p.add_argument("--max-sessions", type=positive_int, default=4, help="live sessions at once (others are refused)")
+    p.add_argument("--max-sessions", type=sessions_limit, default=4, help=SESSIONS_HELP)
     p.add_argument("--max-message-mb", type=positive_int, default=16, help="largest websocket message accepted (MiB)")
     p.add_argument("--no-speech", action="store_true", help="no VAD/ASR on clients' audio (text and video only)")
     p.add_argument("--no-speak", action="store_true", help="do not offer spoken replies (output_modalities audio)")
@@ -101,7 +121,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         help="TLS without verifying the broker's certificate or host name (testing with self-signed certificates)",
     )
     _add_rate_limit_arguments(m)
-    m.add_argument("--max-sessions", type=positive_int, default=4, help="live sessions at once (others are refused)")
+    m.add_argument("--max-sessions", type=sessions_limit, default=4, help=SESSIONS_HELP)
     m.add_argument("--no-speech", action="store_true", help="no VAD/ASR on in/audio")
     m.add_argument("--speak", action="store_true", help="speak answers on this machine's audio output")
     add_speech_arguments(m)
@@ -110,7 +130,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from app.cli import engine_config
     from app.ws_server import RealtimeServer, ServerOptions
 
     try:
@@ -129,7 +148,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         allowed_origins=tuple(args.allowed_origin),
         limits=_rate_limits(args),
     )
-    manager = SessionManager(engine_config(args, speech=not args.no_speech), max_sessions=args.max_sessions)
+    manager = _session_manager(args)
 
     async def main() -> None:
         server = RealtimeServer(manager, options)
@@ -153,7 +172,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_mqtt(args: argparse.Namespace) -> int:
-    from app.cli import engine_config
     from app.mqtt_bridge import BridgeOptions, MqttBridge, TlsOptions, parse_broker
 
     tls = args.tls or any((args.ca_file, args.cert_file, args.key_file, args.tls_insecure))
@@ -176,7 +194,7 @@ def _cmd_mqtt(args: argparse.Namespace) -> int:
         tls=tls_options,
         limits=_rate_limits(args),
     )
-    manager = SessionManager(engine_config(args, speech=not args.no_speech), max_sessions=args.max_sessions)
+    manager = _session_manager(args)
 
     async def main() -> None:
         from app.tts import TtsUnavailable

@@ -23,7 +23,7 @@ class SynthError(RuntimeError):
     """Synthetic media could not be produced (missing tool, bad parameters)."""
 
 
-def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     """Resample mono float32 through libswresample."""
     if rate == target:
         return samples.astype(np.float32, copy=False)
@@ -75,7 +75,7 @@ def speak(text: str, *, voice: str = "en-us", words_per_minute: int = 160, pitch
         message = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
         raise SynthError(f"espeak-ng failed for voice {voice!r}: {message}")
     samples, rate = _parse_wav_stream(proc.stdout)
-    return np.clip(_resample(samples, rate, SAMPLE_RATE), -1.0, 1.0)
+    return np.clip(resample(samples, rate, SAMPLE_RATE), -1.0, 1.0)
 
 
 def _check_duration(name: str, seconds: float) -> int:
