@@ -38,7 +38,11 @@ from streams.synth import resample, speak
 
 FPS = 2.0
 BLOCK_S = 0.1  # audio is sent in 100 ms blocks, as examples/realtime_client.py does
-QUESTIONS = ("What colour is the screen right now?", "What is written on the screen?", "Is anything moving?")
+QUESTIONS = (
+    "What colour is the screen right now?",
+    "What is written on the screen?",
+    "What number is shown on the screen?",
+)
 LISTENING = re.compile(r"ws://[^\s]+/v1/realtime")
 
 
