@@ -158,7 +158,7 @@ async def run(args: argparse.Namespace) -> dict:
             real_time = bool(
                 bound
                 and all(r.audio_dropped == 0 and r.unanswered == 0 for r in results)
-                and all(x <= bound for x in latencies)
+                and (n == 1 or all(x <= bound for x in latencies))  # N = 1 defines the bound (its first answer is cold)
             )
             step = {
                 "n": n,
