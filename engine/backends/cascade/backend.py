@@ -10,6 +10,7 @@ from pathlib import Path
 from engine.backends.base import AnswerRequest, AssetStatus, Capabilities
 from engine.backends.cascade import prompt
 from engine.backends.cascade.conditions import check as check_condition
+from engine.backends.cascade.facts import Facts
 from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
 from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
@@ -147,7 +148,9 @@ class CascadeContext:
         if cancel.cancelled:
             return
         if options:
-            scores = score_options(self.backend.lm, stem, options, request.t, entries, cancel)
+            window = self.log.window(request.t, request.context_seconds)
+            facts = Facts(window, request.t, self.options.present_s)
+            scores = score_options(self.backend.lm, stem, options, facts, entries, cancel)
             if not scores or cancel.cancelled:
                 return
             choice = best(scores)

@@ -1,9 +1,10 @@
 """Multiple choice: each option is scored by how well the observations match it plus how likely the LM finds it.
 
-The deterministic match (share of the option's words found in the logged text on screen, colour names and places,
-movement and speech) counts ``EVIDENCE_WEIGHT`` times as much as the LM's probability for the option (a softmax over
-the options of their mean token log-probabilities as the reply to the evidence prompt); the LM breaks ties and decides
-when nothing matches.
+The deterministic match counts ``EVIDENCE_WEIGHT`` times as much as the LM's probability for the option (a softmax
+over the options of their mean token log-probabilities as the reply to the evidence prompt); the LM breaks ties and
+decides when nothing matches. The match is the recognition facts' support (``option_facts``) when the question asks
+about things, counts, colours of a thing, sides or what came before; otherwise the share of the option's words found
+in the logged text on screen, colour names and places, movement and speech.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.backends.cascade.facts import Facts
 from engine.backends.cascade.llm import LocalLM
+from engine.backends.cascade.option_facts import option_evidence
 from engine.backends.cascade.prompt import choice_question
 from engine.backends.cascade.scene_log import Entry
 from engine.backends.cascade.words import content_words
@@ -48,9 +51,11 @@ def evidence_match(option: str, supported: set[str]) -> float:
 
 
 def score_options(
-    lm: LocalLM, stem: str, options: Sequence[str], t: float, entries: Sequence[Entry], cancel: CancelToken
+    lm: LocalLM, stem: str, options: Sequence[str], facts: Facts, entries: Sequence[Entry], cancel: CancelToken
 ) -> list[OptionScore]:
-    """Every option's scores; empty when ``cancel`` was set before all options were scored."""
+    """Every option's scores (``facts``: the question's window; ``entries``: the notes the LM reads); empty when
+    ``cancel`` was set before all options were scored."""
+    t = facts.t
     letters = [chr(ord("A") + i) for i in range(len(options))]
     logprobs = lm.score(
         choice_question(stem, options, t, entries),
@@ -63,9 +68,12 @@ def score_options(
     weights = [math.exp(lp - peak) for lp in logprobs]
     total = sum(weights)
     supported = evidence_words(entries)
+    grounded = option_evidence(stem, options, facts)
+    if grounded is not None and not any(grounded):
+        grounded = None  # the facts bear on no option: the words on screen and heard may
     scores = []
-    for letter, option, weight in zip(letters, options, weights, strict=True):
-        match = evidence_match(option, supported)
+    for index, (letter, option, weight) in enumerate(zip(letters, options, weights, strict=True)):
+        match = grounded[index] if grounded is not None else evidence_match(option, supported)
         prob = weight / total
         scores.append(OptionScore(letter, option, round(match, 3), round(prob, 3), EVIDENCE_WEIGHT * match + prob))
     return scores

@@ -33,6 +33,7 @@ class SeenObject:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 as shares of the frame's width and height
     where: str
     colours: tuple[str, ...]
+    palette: tuple[tuple[str, float], ...] = ()  # every colour name of its pixels with its share, largest first
 
     def describe(self) -> str:
         named = self.concept if self.name.lower() == self.concept else f"{self.concept} ({self.name})"
@@ -47,8 +48,8 @@ def where(cx: float, cy: float) -> str:
     return " ".join(part for part in (row, col) if part) or "centre"
 
 
-def object_colours(rgb: np.ndarray, box: Box) -> tuple[str, ...]:
-    """The colour names of the pixels inside ``box`` (its inner part): the main one, and a second if it is large."""
+def object_palette(rgb: np.ndarray, box: Box) -> tuple[tuple[str, float], ...]:
+    """The colour names of the pixels inside ``box`` (its inner part) with the share each covers, largest first."""
     height, width = rgb.shape[:2]
     margin_x, margin_y = box.width * (1 - INNER) / 2, box.height * (1 - INNER) / 2
     x0, x1 = max(0, int(box.x0 + margin_x)), min(width, int(np.ceil(box.x1 - margin_x)))
@@ -62,10 +63,12 @@ def object_colours(rgb: np.ndarray, box: Box) -> tuple[str, ...]:
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
     names, counts = np.unique(colour_names(cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)), return_counts=True)
     order = np.argsort(-counts)
-    found = [str(names[order[0]])]
-    if len(order) > 1 and counts[order[1]] >= SECOND_COLOUR * counts.sum():
-        found.append(str(names[order[1]]))
-    return tuple(found)
+    return tuple((str(names[i]), round(float(counts[i] / counts.sum()), 3)) for i in order)
+
+
+def object_colours(palette: tuple[tuple[str, float], ...]) -> tuple[str, ...]:
+    """The object's colour names: the main one, and a second if it covers at least ``SECOND_COLOUR``."""
+    return tuple(name for i, (name, share) in enumerate(palette[:2]) if i == 0 or share >= SECOND_COLOUR)
 
 
 def _same_kind(a: str, b: str) -> bool:
@@ -101,6 +104,7 @@ def seen_objects(
         concept, name = name_object(detection.label, labels)
         shares = (box.x0 / width, box.y0 / height, box.x1 / width, box.y1 / height)
         cx, cy = box.centre
+        palette = object_palette(rgb, box)
         found.append(
             SeenObject(
                 concept=concept,
@@ -108,7 +112,8 @@ def seen_objects(
                 score=round(float(detection.score), 3),
                 box=tuple(round(min(1.0, max(0.0, v)), 4) for v in shares),  # type: ignore[arg-type]
                 where=where(cx / width, cy / height),
-                colours=object_colours(rgb, box),
+                colours=object_colours(palette),
+                palette=palette,
             )
         )
     return tuple(found)

@@ -199,7 +199,7 @@ class Perceiver:
             found = self._run("detector", t, grey, lambda: models.detector.detect(image), vision.problems)
             if found is not None:
                 self._detections, self._detections_t = found, t
-                kept = [d for d in found if d.score >= cfg.min_object_score]
+                kept = _outer([d for d in found if d.score >= cfg.min_object_score])
                 finer = self._name_boxes(t, image, kept, vision.problems)
                 vision.objects = seen_objects(image, kept, finer)
         classifier = models.classifier
@@ -250,11 +250,31 @@ class _Vision:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when they do not overlap)."""
+NESTED = 0.7  # a box lying this much inside a surer box of the same class is a part of it (a wheel's "motorcycle")
+
+
+def _outer(detections: list[Detection]) -> list[Detection]:
+    """``detections`` (best first) without those nested inside a surer one of the same class: one thing, one box."""
+    kept: list[Detection] = []
+    for detection in detections:
+        box = detection.box
+        area = box.width * box.height
+        if not any(
+            k.label == detection.label and area > 0 and _overlap_area(k.box, box) / area >= NESTED for k in kept
+        ):
+            kept.append(detection)
+    return kept
+
+
+def _overlap_area(a: Box, b: Box) -> float:
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    if w <= 0 or h <= 0:
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    inter = _overlap_area(a, b)
+    if inter == 0.0:
         return 0.0
-    inter = w * h
     return inter / (a.width * a.height + b.width * b.height - inter)

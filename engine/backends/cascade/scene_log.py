@@ -24,10 +24,10 @@ from engine.backends.cascade.people import SeenPerson
 from engine.backends.cascade.perception import Observation, iou
 from engine.backends.cascade.vocabulary import CONCEPTS, concept_of, concepts_in, kinds_in
 from engine.backends.cascade.words import content_words, wordset
-from engine.vision.types import Box
+from engine.vision.types import Box, Label
 
 Kind = Literal["text", "colour", "motion", "scene", "speech", "object", "count", "labels", "people"]
-Facts = SeenObject | tuple[SeenPerson, ...] | dict[str, int] | None
+Facts = SeenObject | tuple[SeenPerson, ...] | tuple[Label, ...] | dict[str, int] | None
 
 _LABELS: dict[str, str] = {
     "text": "text on screen",
@@ -155,8 +155,9 @@ class SceneLog:
             self._update_objects(obs)
             if obs.labels is not None:
                 named = [f"{label.name} ({concept_of(label.name) or 'other'})" for label in obs.labels[:3]]
+                sure = tuple(label for label in obs.labels[:3] if label.score >= _MIN_LABEL)
                 kept = ", ".join(n for n, label in zip(named, obs.labels, strict=False) if label.score >= _MIN_LABEL)
-                self._span("labels", kept, t, None)
+                self._span("labels", kept, t, sure)
             elif self._spans["labels"] is not None:
                 self._spans["labels"].end = t
             if obs.people is not None:

@@ -117,6 +117,8 @@ _TABLE: dict[str, tuple[str, str]] = {
     "hair drier": ("hair dryer|hairdryer|blow dryer", ""),
     "toothbrush": ("", ""),
     "rocket": ("missile|projectile|space shuttle|spacecraft", _VEHICLE),
+    "camera": ("reflex camera|polaroid camera|movie camera|camcorder|video camera|lens cap", _DEVICE),
+    "tripod": ("", ""),
 }
 # Words that name a concept only in a context the cascade cannot tell apart: "orange" is first of all a colour.
 _AMBIGUOUS = frozenset({"orange", "glass", "bat", "glove", "pot", "notebook", "watch", "plant", "table", "ball"})
