@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.backends.cascade.colours import ColourRegion
 from engine.backends.cascade.conditions import check
 from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.people import SeenPerson
@@ -84,6 +85,7 @@ def test_quoted_and_written_words_are_text_not_objects() -> None:
     assert not run("the sign says EXIT", [], visible_texts=["GATE 4"]).met
     assert run('someone says "goodbye"', [], new_speech=["well goodbye then"]).met
     assert run("the scoreboard shows 3", [], visible_texts=["HOME 3 AWAY 1"]).met
+    assert run("the sign turns red", [], colours=(ColourRegion("red", 0.4, "centre"),)).met  # a colour, not a word
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ A condition is classified by its words, in this order:
   read on screen now (or, after a speech word and no screen word, heard: 'someone says "goodbye"');
 - speech words ("says", "hear", "mentions") with no screen word ("screen", "sign", "word"...) → "did a transcript
   since the last check contain the words to listen for";
-- writing words ("word", "text", "sign", "caption", "reads", "says"...) → the remaining content words must be on
-  screen now ("the sign says EXIT");
+- writing words ("word", "text", "sign", "caption", "reads", "says"...) with a word other than a colour name → the
+  remaining content words must be on screen now ("the sign says EXIT"; "the sign turns red" is a colour condition);
 - things the vocabulary names, a concept ("a cat", "someone", "a kitten") or a kind ("an animal", "a vehicle") →
   each must be among the objects the detector sees now: an object of that concept, or of a concept whose parents
   include the kind. A colour word before it (or after the last one, "a car that is red") must be one of that
@@ -182,8 +182,9 @@ def check(
         return _speech_check(wanted, new_speech) if speech else _text_check(wanted, visible_texts)
     if speech:
         return _speech_check(words - _SPEECH - _SCREEN - _WHO, new_speech)
-    if words & _WRITING:
-        return _text_check(words - _SCREEN - _WRITING, visible_texts)
+    written = words - _SCREEN - _WRITING
+    if words & _WRITING and written - COLOURS:  # "the sign turns red" is about a colour; quote a colour's name
+        return _text_check(written, visible_texts)
     things, any_one = wanted_things(rest)
     if things:
         pose = _pose(words | raw)
