@@ -177,12 +177,15 @@ class CascadeContext:
         seen = self._speech_seen.get(condition, 0)
         self._speech_seen[condition] = len(self._speech)
         obs = self.last_observation
+        objects, people = self.log.in_view(steady_s=self.options.perception.detect_interval_s)
         return check_condition(
             condition,
             visible_texts=self.visible_texts,
             colours=obs.colours if obs is not None else (),
             moving=bool(obs is not None and obs.motion_where),
             new_speech=self._speech[seen:],
+            objects=objects if self.perceiver.models.detector is not None else None,
+            people=people,
         )
 
     def close(self) -> None:

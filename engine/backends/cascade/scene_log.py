@@ -247,10 +247,19 @@ class SceneLog:
         with self._lock:
             self._add(Entry("speech", text, start, end))
 
-    def in_view(self) -> tuple[list[SeenObject], tuple[SeenPerson, ...] | None]:
-        """The objects and the people (None: no people model ran yet) seen in the latest observation."""
+    def in_view(self, *, steady_s: float = 0.0) -> tuple[list[SeenObject], tuple[SeenPerson, ...] | None]:
+        """The objects and the people (None: none seen, or no people model ran yet) seen in the latest observation.
+
+        ``steady_s``: only the objects in view for at least that long. A track's end moves on only when a detector
+        run finds it again (and through the frames between runs), so a detection the next run misses, often a
+        flicker, does not last; on a picture that stopped changing the detector reruns only every
+        ``vision_refresh_s``, and its last finding stands for the frames in between."""
         with self._lock:
-            objects = [tr.facts for tr in self._tracks if tr.end >= self._last_t and isinstance(tr.facts, SeenObject)]
+            objects = [
+                tr.facts
+                for tr in self._tracks
+                if tr.end >= self._last_t and tr.end - tr.start >= steady_s and isinstance(tr.facts, SeenObject)
+            ]
             span = self._spans["people"]
             people = span.facts if span is not None and span.end >= self._last_t else None
         return objects, people if isinstance(people, tuple) else None

@@ -34,7 +34,10 @@ _DOG_BREEDS = (
 )
 # name: (synonyms separated by "|", parents separated by "|")
 _TABLE: dict[str, tuple[str, str]] = {
-    "person": ("man|woman|men|women|people|someone|somebody|human|boy|girl|child|kid|guy|lady|astronaut", ""),
+    "person": (
+        "man|woman|men|women|people|someone|somebody|anyone|anybody|human|boy|girl|child|kid|guy|lady|astronaut",
+        "",
+    ),
     "bicycle": ("bike|cycle|mountain bike|bicycle-built-for-two|tandem", _VEHICLE),
     "car": ("automobile|sports car|cab|taxi|convertible|jeep|limousine|minivan|racer|station wagon", _VEHICLE),
     "motorcycle": ("motorbike|moped|scooter|motor scooter", _VEHICLE),
@@ -135,7 +138,7 @@ KINDS: frozenset[str] = frozenset(parent for concept in CONCEPTS.values() for pa
 
 
 def _key(phrase: str) -> str:
-    return " ".join(normalise(w) for w in re.findall(r"[a-z]+", phrase.lower().replace("-", " ")))
+    return " ".join(normalise(w) for w in re.findall(r"[a-z]+|[0-9]+", phrase.lower().replace("-", " ")))
 
 
 @cache
@@ -174,6 +177,13 @@ def _spans(text: str) -> list[str]:
         spans.append(" ".join(pieces[i : i + n]))
         i += n
     return spans
+
+
+def mentions(text: str) -> list[tuple[str, str | None]]:
+    """``text`` cut into normalised words and known names, in order, each with the concept it names or None
+    ("two red cars" → [("two", None), ("red", None), ("car", "car")]); ambiguous names like "orange" name none."""
+    names = _names()
+    return [(span, names[span] if span in names and span not in _AMBIGUOUS else None) for span in _spans(text)]
 
 
 def concepts_in(text: str, *, ambiguous: bool = False) -> set[str]:
