@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import json
 
-import cv2
-import numpy as np
 import pytest
 
+from app.samples import framed
 from engine.backends.cascade.ocr import TextReader
 from engine.backends.cascade.perception import Perceiver
 from engine.backends.cascade.report import PerceptionReport
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.vision_models import load_vision_models
 from engine.events import Event, Noticed, Perception, event_from_dict
-from eval.photos import load_photo
 from streams.items import VideoFrame
 from tests.vision_support import require
-
-
-def _framed(name: str) -> np.ndarray:
-    """The photo centred on a 640×360 grey frame, as the demo's photo reel shows it."""
-    photo = load_photo(name)
-    scale = min(640 / photo.shape[1], 360 / photo.shape[0])
-    photo = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)))
-    frame = np.full((360, 640, 3), 40, np.uint8)
-    y, x = (360 - photo.shape[0]) // 2, (640 - photo.shape[1]) // 2
-    frame[y : y + photo.shape[0], x : x + photo.shape[1]] = photo
-    return frame
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +25,7 @@ def reported() -> list[Event]:
     perceiver = Perceiver(TextReader(threads=1), models=load_vision_models())
     report = PerceptionReport(log)
     events: list[Event] = []
-    frames = [(t / 2, _framed("chelsea")) for t in range(6)] + [(3.0 + t / 2, _framed("page")) for t in range(6)]
+    frames = [(t / 2, framed("chelsea")) for t in range(6)] + [(3.0 + t / 2, framed("page")) for t in range(6)]
     for t, image in frames:
         observation = perceiver.observe(VideoFrame(t, image))
         log.add_observation(observation)
