@@ -8,7 +8,7 @@ import cv2
 
 path = "docs/demo.png"
 image = cv2.imread(path)
-scale = 1000 / image.shape[1]
-small = cv2.resize(image, (1000, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+scale = 900 / image.shape[1]
+small = cv2.resize(image, (900, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
 cv2.imwrite(path, small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 PY

@@ -161,4 +161,4 @@ def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(pag
     wait_for(page, "() => document.querySelector('#timeline .moment.left')?.textContent.includes('cat left')", 30)
     assert page.locator("#timeline .moment.scene").count() >= 1
     shot = os.environ.get("DEMO_SCREENSHOT")  # scripts/demo_screenshot.sh sets it to docs/demo.png
-    page.screenshot(path=shot or str(tmp_path / "sample.png"), full_page=False)
+    page.screenshot(path=shot or str(tmp_path / "sample.png"), full_page=True)
