@@ -148,7 +148,7 @@ def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(pag
     wait_for(page, "() => document.querySelector('#timeline .moment.object')?.textContent.includes('cat')", 10)
     # a suggested question, one click away, is answered about the cat
     page.get_by_text("What animal do you see?").first.click()
-    assert page.input_value("#question textarea") == "What animal do you see?"
+    wait_for(page, "() => document.querySelector('#question textarea').value === 'What animal do you see?'", 10)
     page.click("#send")
     wait_for(page, ANSWERED, 60)
     assert "cat" in page.inner_text("#conversation .turn.assistant >> nth=-1").lower()
