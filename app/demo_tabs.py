@@ -24,6 +24,7 @@ import numpy as np
 from app.browser_input import InputError, MicConverter, frame_to_rgb
 from app.demo_view import LiveView
 from app.live import LiveSession, SessionManager
+from app.samples import sample_path
 from app.speech_options import SpeechOptions
 from app.speech_out import SpeechOut, open_speech_out, session_note
 from app.tts import TtsUnavailable, open_voice
@@ -164,6 +165,7 @@ class LiveDemo:
     # ------------------------------------------------------------------ input (blocking, from Gradio threads)
     def push_frame(self, tab: Tab, image: object) -> None:
         rgb = frame_to_rgb(image)
+        tab.view.frame(rgb)
         self.loop.call(self._on_loop(tab.live.video.push_frame, rgb))
 
     def push_audio(self, tab: Tab, chunk: object) -> None:
@@ -179,6 +181,10 @@ class LiveDemo:
     def replay(self, tab: Tab, path: str) -> None:
         """Replay a video file or URL into the tab's session in real time (replacing a replay in progress)."""
         self.loop.call(self._start_replay(tab, path))
+
+    def try_sample(self, tab: Tab, name: str) -> None:
+        """Replay the sample ``name`` (made into the cache on first use); ``SampleMissing`` says why it cannot."""
+        self.replay(tab, str(sample_path(name)))
 
     def stop_replay(self, tab: Tab) -> bool:
         return self.loop.call(self._stop_replay(tab))
@@ -261,6 +267,7 @@ class LiveDemo:
         async def pump_video() -> None:
             async for frame in video.items(clock.now):
                 await clock.wait_until(frame.t)
+                tab.view.frame(frame.image)
                 tab.live.video.push_frame(frame.image)
 
         async def pump_audio() -> None:

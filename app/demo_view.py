@@ -12,12 +12,17 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from app import demo_preview as preview
 from engine.events import (
     Error,
     Event,
     InstructionAdded,
     InstructionRemoved,
     Metrics,
+    Noticed,
+    Perception,
     Proactive,
     QueryAccepted,
     QueryIgnored,
@@ -34,7 +39,7 @@ from engine.events import (
     TranscriptFailed,
 )
 
-PANELS = ("status", "conversation", "transcript", "decisions", "alerts", "metrics", "notices")
+PANELS = ("status", "conversation", "transcript", "decisions", "alerts", "metrics", "notices", "preview", "timeline")
 _KNOWN = (
     SessionStarted,
     SessionEnded,
@@ -53,6 +58,8 @@ _KNOWN = (
     InstructionRemoved,
     Proactive,
     Metrics,
+    Perception,
+    Noticed,
     Error,
 )
 _HEARD_KEPT = 30
@@ -99,6 +106,8 @@ class _State:
     watching: dict[str, str] = field(default_factory=dict)
     notices: deque[str] = field(default_factory=lambda: deque(maxlen=12))
     metrics: dict[str, float] = field(default_factory=dict)
+    perception: Perception | None = None  # what the backend last perceived
+    timeline: deque[str] = field(default_factory=lambda: deque(maxlen=200))  # what it noticed and heard, in order
 
 
 def _e(text: object) -> str:
@@ -121,7 +130,14 @@ class LiveView:
         self._lock = threading.Lock()
         self._s = _State()
         self._by_response: dict[str, _Turn] = {}
+        self._frame: np.ndarray | None = None  # the latest frame fed to the session, shrunk for the preview
         self.version = 0
+
+    def frame(self, rgb: np.ndarray) -> None:
+        """The latest frame fed to the session (the preview shows it when the next perception arrives)."""
+        small = preview.shrink(rgb)
+        with self._lock:
+            self._frame = small
 
     def note(self, message: str) -> None:
         """A message from the page itself (bad input, replay problems), shown with the session's errors."""
@@ -148,6 +164,11 @@ class LiveView:
         elif isinstance(ev, Transcript):
             if ev.text:
                 self._heard(ev.turn_id, f'<span class="t">{ev.start:.1f}–{ev.end:.1f}s</span> {_e(ev.text)}')
+                self._noted(ev.start, "speech", f"heard “{ev.text}”")
+        elif isinstance(ev, Perception):
+            s.perception = ev
+        elif isinstance(ev, Noticed):
+            self._noted(ev.t, ev.kind, ev.text)
         elif isinstance(ev, TranscriptFailed):
             self._heard(
                 ev.turn_id,
@@ -203,6 +224,11 @@ class LiveView:
         elif not isinstance(ev, _KNOWN):
             s.alerts.append(_generic(ev))
 
+    def _noted(self, t: float, kind: str, text: str) -> None:
+        self._s.timeline.append(
+            f'<div class="moment {kind}" data-kind="{kind}"><span class="t">{t:.1f}s</span> {_e(text)}</div>'
+        )
+
     def _heard(self, turn_id: str, body: str, classes: str = "line") -> None:
         """The transcript panel's line of one turn (kept in the order the turns were heard)."""
         lines = self._s.transcript
@@ -221,6 +247,8 @@ class LiveView:
                 "alerts": self._alerts(s),
                 "metrics": self._metrics(s.metrics),
                 "notices": "".join(s.notices),
+                "preview": preview.render(self._frame, s.perception),
+                "timeline": "".join(s.timeline) or '<div class="empty">Nothing noticed yet.</div>',
             }
 
     @staticmethod

@@ -1,5 +1,6 @@
 """The Gradio 6 live demo page: webcam, microphone, a replayed video file or URL and typed questions into one live
-session per browser tab, with the transcript, streamed answers, gate decisions, alerts, metrics and spoken replies.
+session per browser tab (or one click on a sample), with a preview of what the backend perceives (labelled boxes), a
+timeline of what it noticed, the transcript, streamed answers, gate decisions, alerts, metrics and spoken replies.
 
 The tabs and their sessions are ``app.demo_tabs.LiveDemo``'s; a ``gr.Timer`` polls each tab's ``LiveView`` and updates
 the page only when something changed.
@@ -18,6 +19,7 @@ from app.browser_input import InputError
 from app.demo_tabs import EngineLoop, LiveDemo, Tab
 from app.demo_view import PANELS
 from app.live import SessionLimitError, SessionManager
+from app.samples import SAMPLES, SampleMissing
 from app.security import API_KEY_ENV, keys_match, replay_url_problem, require_key_off_loopback
 from app.speech_options import SpeechOptions
 
@@ -39,6 +41,17 @@ CSS = """
 .status.live { color: #2e7d32; font-weight: 600; } .status.ended, .status.refused { color: #b3261e; }
 .empty { color: #999; font-style: italic; }
 table.metrics td { padding: 0 .6rem; }
+.preview { position: relative; display: inline-block; line-height: 0; }
+.preview img { max-width: 100%; display: block; }
+.preview .box { position: absolute; border: 2px solid #00e676; box-sizing: border-box; line-height: 1.2; }
+.preview .box span { position: absolute; top: -1.3em; left: -2px; background: #00e676; color: #000;
+  font-size: .75em; padding: 0 .25em; white-space: nowrap; }
+.preview .box.text { border-color: #ffca28; } .preview .box.text span { background: #ffca28; }
+.preview .box.person { border-color: #40c4ff; } .preview .box.person span { background: #40c4ff; }
+body.hide-boxes .preview .box { display: none; }
+#timeline { max-height: 14rem; overflow-y: auto; font-size: .9em; }
+.moment.object { color: #2e7d32; } .moment.left { color: #777; } .moment.text { color: #8a5300; }
+.moment.scene { color: #0b57d0; } .moment.speech { color: #6a1b9a; }
 """
 
 HEAD = """
@@ -103,6 +116,14 @@ def _build(host: LiveDemo) -> gr.Blocks:
                     mic = gr.Audio(
                         sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="mic"
                     )
+                with gr.Tab("Try a sample"):
+                    sample_choice = gr.Dropdown(
+                        choices=[(sample.title, name) for name, sample in SAMPLES.items()],
+                        value=next(iter(SAMPLES)),
+                        label="Sample",
+                        elem_id="sample-choice",
+                    )
+                    sample_btn = gr.Button("Try the sample", variant="primary", elem_id="try-sample")
                 with gr.Tab("Video file or URL"):
                     video_file = gr.Video(sources=["upload"], label="Video file")
                     video_url = gr.Textbox(label="…or a video URL", placeholder="https://… or rtsp://…")
@@ -110,11 +131,22 @@ def _build(host: LiveDemo) -> gr.Blocks:
                         play_btn = gr.Button("Replay into the session", elem_id="replay")
                         stop_replay_btn = gr.Button("Stop replay")
                 question = gr.Textbox(label="Type a question", placeholder="What is on the screen?", elem_id="question")
+                gr.Examples(
+                    [[q] for sample in SAMPLES.values() for q in sample.questions],
+                    inputs=[question],
+                    label="Suggested questions",
+                    elem_id="suggested",
+                )
                 with gr.Row():
                     send_btn = gr.Button("Send", variant="primary", elem_id="send")
                     start_btn = gr.Button("New session", elem_id="start")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop")
                 notices = gr.HTML(elem_id="notices")
+                gr.Markdown("### What it sees")
+                show_boxes = gr.Checkbox(value=True, label="Show detections", elem_id="show-boxes")
+                preview_out = gr.HTML(elem_id="preview")
+                gr.Markdown("### Timeline: what it noticed")
+                timeline = gr.HTML(elem_id="timeline")
             with gr.Column(scale=1):
                 gr.Markdown("### Conversation")
                 conversation = gr.HTML(elem_id="conversation")
@@ -139,6 +171,8 @@ def _build(host: LiveDemo) -> gr.Blocks:
             "alerts": alerts,
             "metrics": metrics,
             "notices": notices,
+            "preview": preview_out,
+            "timeline": timeline,
         }
         panel_outputs = [panels[name] for name in PANELS]
 
@@ -229,6 +263,16 @@ def _build(host: LiveDemo) -> gr.Blocks:
                 host.replay(tab, target)
             return session_id
 
+        def on_sample(name: str, session_id: str | None, request: gr.Request) -> str | None:
+            session_id, tab = ensure(session_id, request)
+            if tab is None:
+                return session_id
+            try:
+                host.try_sample(tab, name)
+            except SampleMissing as exc:
+                tab.view.note(str(exc))
+            return session_id
+
         def on_stop_replay(session_id: str | None) -> None:
             tab = host.tab(session_id)
             if tab is not None and host.stop_replay(tab):
@@ -251,6 +295,10 @@ def _build(host: LiveDemo) -> gr.Blocks:
         question.submit(send, inputs=[question, sid], outputs=[sid, question], api_name=False)
         play_btn.click(on_replay, inputs=[video_file, video_url, sid], outputs=[sid], api_name="replay")
         stop_replay_btn.click(on_stop_replay, inputs=[sid], api_name="stop_replay")
+        sample_btn.click(on_sample, inputs=[sample_choice, sid], outputs=[sid], api_name="sample")
+        show_boxes.change(
+            None, inputs=[show_boxes], js="(on) => { document.body.classList.toggle('hide-boxes', !on); return []; }"
+        )
         webcam.stream(
             on_frame,
             inputs=[webcam, sid],

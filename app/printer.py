@@ -8,6 +8,8 @@ from engine.events import (
     Error,
     Event,
     Metrics,
+    Noticed,
+    Perception,
     QueryAccepted,
     QueryIgnored,
     ResponseDelta,
@@ -81,6 +83,10 @@ class EventPrinter:
                     f"metrics: {v.get('video_frames', 0):.0f} frames ({v.get('video_frames_dropped', 0):.0f} dropped), "
                     f"{v.get('audio_chunks', 0):.0f} audio chunks ({v.get('audio_chunks_dropped', 0):.0f} dropped)"
                 )
+            case Perception():
+                return None  # boxes for a page to draw, at the perception rate: too many lines to print
+            case Noticed():
+                return f"noticed [{event.kind}] {event.text}"
             case Error():
                 return f"error [{event.source}] {event.message}"
             case SessionEnded():

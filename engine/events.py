@@ -183,6 +183,33 @@ class Proactive(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Perception(Event):
+    """What the backend perceived in the frame at ``t`` (sent when one of its recognition models ran on it), for a
+    client to draw. Boxes are ``[x0, y0, x1, y1]`` shares of the frame's width and height.
+
+    ``objects``: ``{"label", "score", "box"}`` each; ``texts``: ``{"text", "box"}`` (``box`` null when not known);
+    ``people``: ``{"box", "facts"}`` (``box`` null when not known, ``facts`` e.g. ``["raising a hand"]``)."""
+
+    type: ClassVar[str] = "perception"
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    people: list[dict[str, Any]] = field(default_factory=list)
+
+
+NoticedKind = Literal["object", "left", "text", "scene", "people"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Noticed(Event):
+    """Something the backend noticed began at ``t``: an object appeared (``object``) or left the view (``left``),
+    text was read (``text``), the picture cut (``scene``), people were seen (``people``). ``text`` says it in words."""
+
+    type: ClassVar[str] = "noticed"
+    kind: NoticedKind
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Metrics(Event):
     type: ClassVar[str] = "metrics"
     values: dict[str, float]
@@ -221,6 +248,8 @@ AnyEvent = (
     | InstructionAdded
     | InstructionRemoved
     | Proactive
+    | Perception
+    | Noticed
     | Metrics
     | Error
     | SessionEnded

@@ -1,7 +1,8 @@
 """Ingest: the sources' items into the engine. Replayed sources are merged by timestamp and released as the clock
 allows (in fast replay only once the engine is idle); live ones feed as they capture. Frames wait in a short
 drop-oldest queue, audio in a deep one whose backlog is reported as lag; a worker takes each into the backend context
-on the ``ingest`` thread, and audio also to listening."""
+on the ``ingest`` thread, and audio also to listening. A context that reports what it perceived is asked after each
+frame, on the same thread, and its events are emitted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 
-from engine.backends.base import BackendContext, BackendRecovered
+from engine.backends.base import BackendContext, BackendRecovered, ReportsPerception
+from engine.events import Event
 from engine.options import IngestOptions
 from engine.session_metrics import SessionMetrics
 from engine.work import Held, Work
@@ -32,6 +34,7 @@ class Ingest:
         metrics: SessionMetrics,
         error: Callable[[str, str], None],
         hear: Callable[[list[AudioChunk]], Awaitable[None]],
+        emit: Callable[[Event], None],
     ) -> None:
         self.context = context
         self.clock = clock
@@ -40,6 +43,11 @@ class Ingest:
         self.metrics = metrics
         self.error = error
         self.hear = hear  # audio to listening, after it went to the backend
+        self.emit = emit
+        # what the context perceived in each frame, when it can say (``perception`` and ``noticed`` events)
+        self._reporter = (
+            context if context.capabilities.reports_perception and isinstance(context, ReportsPerception) else None
+        )
         # queued input, each item held as pending work until it is taken in
         self._video_q: DropOldestQueue[tuple[VideoFrame, Held]] = DropOldestQueue(options.video_queue_frames)
         self._audio_q: DropOldestQueue[tuple[AudioChunk, Held]] = DropOldestQueue(options.audio_queue_chunks)
@@ -170,8 +178,10 @@ class Ingest:
             except QueueClosed:
                 return
             try:
-                await self.work.thread("ingest", self.context.ingest_frame, frame)
+                perceived = await self.work.thread("ingest", self._ingest_frame, frame)
                 self.metrics.frames += 1
+                for event in perceived:
+                    self.emit(event)
             except BackendRecovered as exc:
                 self.metrics.frames += 1
                 self.error("backend", str(exc))
@@ -179,6 +189,10 @@ class Ingest:
                 self.error("backend", f"ingesting the frame at {frame.t:.2f} s failed: {type(exc).__name__}: {exc}")
             finally:
                 held.release()
+
+    def _ingest_frame(self, frame: VideoFrame) -> list[Event]:
+        self.context.ingest_frame(frame)
+        return self._reporter.perceived() if self._reporter is not None else []
 
     async def _audio_worker(self) -> None:
         while True:

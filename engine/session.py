@@ -123,6 +123,7 @@ class Session:
             metrics=self.metrics,
             error=self._error,
             hear=self._hear,
+            emit=self.emit,
         )
 
     @property

@@ -1,8 +1,10 @@
 """The live demo end to end in headless Chromium (Debian ``chromium``, driven by Playwright): the fake camera shows a
-red screen with text, the fake microphone speaks a question; the real cascade backend and VAD + Whisper answer it."""
+red screen with text, the fake microphone speaks a question; the real cascade backend and VAD + Whisper answer it.
+The photo sample (real photos) shows the real detector's boxes over the preview and fills the timeline."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -130,3 +132,33 @@ def test_closing_the_tab_ends_its_session(server: RunningDemo, browser: Browser)
     while session_id in server.host.manager.sessions and time.monotonic() < deadline:
         time.sleep(0.2)
     assert session_id not in server.host.manager.sessions
+
+
+def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(page: Page, tmp_path: Path) -> None:
+    # one click: the photo reel (the chelsea cat first) replays into this tab's session
+    page.get_by_role("tab", name="Try a sample").click()
+    page.click("#try-sample")
+    wait_for(page, "() => document.querySelector('#notices').textContent.includes('replaying photos')", 30)
+    # the real detector's box around the cat is drawn over the preview
+    cat_box = "[...document.querySelectorAll('#preview .box.object')].some(b => b.dataset.label.startsWith('cat'))"
+    wait_for(page, f"() => {cat_box}", 30)
+    cat = page.locator("#preview .box.object").first
+    assert cat.is_visible()
+    # the timeline notices the cat
+    wait_for(page, "() => document.querySelector('#timeline .moment.object')?.textContent.includes('cat')", 10)
+    # a suggested question, one click away, is answered about the cat
+    page.get_by_text("What animal do you see?").first.click()
+    wait_for(page, "() => document.querySelector('#question textarea').value === 'What animal do you see?'", 10)
+    page.click("#send")
+    wait_for(page, ANSWERED, 60)
+    assert "cat" in page.inner_text("#conversation .turn.assistant >> nth=-1").lower()
+    # the toggle hides the boxes and brings them back
+    page.click("#show-boxes input")
+    wait_for(page, "() => document.body.classList.contains('hide-boxes')", 5)
+    assert not page.locator("#preview .box").first.is_visible()
+    page.click("#show-boxes input")
+    # the picture cuts to the coffee: the cut and the cat leaving reach the timeline
+    wait_for(page, "() => document.querySelector('#timeline .moment.left')?.textContent.includes('cat left')", 30)
+    assert page.locator("#timeline .moment.scene").count() >= 1
+    shot = os.environ.get("DEMO_SCREENSHOT")  # scripts/demo_screenshot.sh sets it to docs/demo.png
+    page.screenshot(path=shot or str(tmp_path / "sample.png"), full_page=True)

@@ -28,10 +28,13 @@ from app.demo_tabs import BrowserSink
 from app.demo_view import PANELS, LiveView
 from app.gradio_demo import RunningDemo, start
 from app.live import SessionManager
+from app.samples import SampleMissing, sample_path
 from engine.events import (
     Event,
     InstructionAdded,
     InstructionRemoved,
+    Noticed,
+    Perception,
     Proactive,
     QueryAccepted,
     QueryIgnored,
@@ -343,3 +346,29 @@ def test_view_timeline_marks_interrupted_turns_gate_decisions_and_unknown_events
     assert "watching" not in page["alerts"]  # the instruction fired and was removed
     assert "<b>scene.changed</b>" in page["alerts"] and "someone entered — trigger=motion" in page["alerts"]
     assert "Live session s1 (cascade)" in page["status"]
+
+
+def test_a_missing_sample_is_named_and_the_preview_draws_the_perceived_boxes() -> None:
+    with pytest.raises(SampleMissing, match="no sample called 'nope'; the samples are photos, signs"):
+        sample_path("nope")
+    view = LiveView()
+    assert "No video yet" in view.render()["preview"]
+    view.frame(np.zeros((720, 1280, 3), np.uint8))
+    view.apply(
+        Perception(
+            t=1.5,
+            objects=[{"label": "cat", "score": 0.81, "box": [0.25, 0.1, 0.75, 0.9]}],
+            texts=[{"text": "EXIT 42", "box": [0.4, 0.0, 0.6, 0.1]}, {"text": "no box", "box": None}],
+            people=[{"box": [0.0, 0.0, 0.2, 0.5], "facts": ["raising a hand"]}],
+        )
+    )
+    view.apply(Noticed(t=1.5, kind="object", text="cat, orange, centre"))
+    shown = view.render()
+    assert (
+        'class="box object" data-label="cat 0.81" style="left:25.0%;top:10.0%;width:50.0%;height:80.0%"'
+        in (shown["preview"])
+    )
+    assert 'data-label="EXIT 42"' in shown["preview"] and "no box" not in shown["preview"]
+    assert 'data-label="person, raising a hand"' in shown["preview"]
+    assert "perceived at 1.5 s: cat" in shown["preview"]
+    assert 'data-kind="object"><span class="t">1.5s</span> cat, orange, centre' in shown["timeline"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from engine.cancel import CancelToken
+from engine.events import Event
 from streams.items import AudioChunk, VideoFrame
 
 Role = Literal["user", "assistant"]
@@ -59,6 +60,7 @@ class Capabilities:
     judges_addressing: bool = False  # contexts are ``JudgesAddressing``: the ``model`` gate mode can use them
     checks_conditions: bool = False  # contexts are ``ChecksConditions``: they can watch standing instructions
     hears_audio: bool = False  # ``ingest_audio`` feeds the raw audio to the model (else it hears transcripts only)
+    reports_perception: bool = False  # contexts are ``ReportsPerception``: the session emits what they perceived
     media_window: bool = False  # contexts keep a media window (``options.window_seconds``) a question's context needs
     options: type | None = None  # the option dataclass ``open_context`` takes (None: it takes none)
 
@@ -69,6 +71,16 @@ class JudgesAddressing(Protocol):
 
     def judge_addressed(self, text: str, start: float, end: float) -> float:
         """Probability that ``text``, heard at ``start``–``end`` s of the stream, was said to the assistant."""
+        ...
+
+
+@runtime_checkable
+class ReportsPerception(Protocol):
+    """A context that can say what it perceived, for the session's ``perception`` and ``noticed`` events."""
+
+    def perceived(self) -> list[Event]:
+        """Called after each ingested frame (on the ingest thread): a ``Perception`` when a recognition model ran on
+        that frame, and a ``Noticed`` for each thing that began since the last call; empty when nothing is new."""
         ...
 
 

@@ -16,11 +16,13 @@ from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
 from engine.backends.cascade.options import CascadeOptions
 from engine.backends.cascade.perception import Observation, Perceiver
+from engine.backends.cascade.report import PerceptionReport
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.vision_models import VisionModels, load_vision_models
 from engine.backends.cascade.words import words, wordset
 from engine.cancel import CancelToken
 from engine.choices import split_choices
+from engine.events import Event
 from engine.model_files import ModelFilesError
 from engine.proactive import ConditionCheck
 from engine.vision.models import MODELS, describe_vision_assets
@@ -38,7 +40,7 @@ class CascadeBackend:
     """
 
     name = "cascade"
-    capabilities = Capabilities(checks_conditions=True, options=CascadeOptions)
+    capabilities = Capabilities(checks_conditions=True, reports_perception=True, options=CascadeOptions)
 
     def __init__(self, model: str | None = None, device: str = "auto") -> None:
         if device not in ("auto", "cpu", "cuda"):
@@ -108,6 +110,7 @@ class CascadeContext:
         self.capabilities = backend.capabilities
         self.perceiver = Perceiver(backend.reader, options.perception, backend.vision)
         self.log = SceneLog()
+        self.report = PerceptionReport(self.log)
         self.last_observation: Observation | None = None
         self.visible_texts: list[str] = []  # text read in the latest frame that was read
         self._speech: list[str] = []  # transcripts not yet seen by each condition check
@@ -125,6 +128,9 @@ class CascadeContext:
         self.last_observation = observation
         if observation.texts is not None:
             self.visible_texts = [line.text for line in observation.texts]
+
+    def perceived(self) -> list[Event]:
+        return self.report.after(self.last_observation) if self.last_observation is not None else []
 
     def ingest_audio(self, chunk: AudioChunk) -> None:
         """Nothing to do: cascade hears the stream only through the session's transcripts."""

@@ -28,6 +28,7 @@ class TextLine:
     score: float
     x: float
     y: float
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 as shares of the frame (None: not known)
 
 
 class TextReader:
@@ -63,5 +64,8 @@ class TextReader:
                 continue
             points = np.asarray(box, dtype=np.float32)
             cx, cy = points.mean(axis=0)
-            lines.append(TextLine(text, round(float(score), 3), float(cx) / bgr.shape[1], float(cy) / bgr.shape[0]))
+            w, h = bgr.shape[1], bgr.shape[0]
+            (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+            box = (float(x0) / w, float(y0) / h, float(x1) / w, float(y1) / h)
+            lines.append(TextLine(text, round(float(score), 3), float(cx) / w, float(cy) / h, box))
         return lines

@@ -28,6 +28,7 @@ class SeenPerson:
     where: str
     facts: tuple[str, ...]  # e.g. ("raising a hand", "standing")
     face: bool
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 as shares of the frame (None: not known)
 
     def describe(self) -> str:
         return ", ".join(
@@ -80,5 +81,6 @@ def seen_people(people: list[Person], width: int, height: int) -> tuple[SeenPers
     found = []
     for person in people:
         cx, cy = person.box.centre
-        found.append(SeenPerson(where(cx / width, cy / height), pose_facts(person), person.face is not None))
+        box = (person.box.x0 / width, person.box.y0 / height, person.box.x1 / width, person.box.y1 / height)
+        found.append(SeenPerson(where(cx / width, cy / height), pose_facts(person), person.face is not None, box))
     return tuple(found)

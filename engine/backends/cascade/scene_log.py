@@ -129,9 +129,11 @@ class SceneLog:
         self._last_t = -math.inf  # time of the latest observation
         self._last_t_seen = -math.inf  # time up to which the tracks seen by the latest detector run are extended
         self._spans: dict[str, Entry | None] = {"count": None, "labels": None, "people": None}
+        self.added = 0  # entries logged so far (``since`` takes this count)
 
     def _add(self, entry: Entry) -> Entry:
         self._entries.append(entry)
+        self.added += 1
         return entry
 
     def add_observation(self, obs: Observation) -> None:
@@ -263,6 +265,20 @@ class SceneLog:
             span = self._spans["people"]
             people = span.facts if span is not None and span.end >= self._last_t else None
         return objects, people if isinstance(people, tuple) else None
+
+    def since(self, added: int) -> tuple[int, list[Entry]]:
+        """The count of entries logged so far, and copies of those logged after the first ``added`` (those the log
+        still holds)."""
+        with self._lock:
+            new = min(len(self._entries), self.added - added)
+            kept = list(self._entries)[len(self._entries) - new :] if new > 0 else []
+            return self.added, [Entry(e.kind, e.content, e.start, e.end, e.where, e.facts) for e in kept]
+
+    def tracked(self) -> set[str]:
+        """The concepts of the objects still tracked (in view, or missed by the detector for less than
+        ``leave_after_s``)."""
+        with self._lock:
+            return {tr.concept for tr in self._tracks}
 
     def __len__(self) -> int:
         with self._lock:
