@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from engine.backends.cascade.objects import object_colours, seen_objects, where
+from engine.backends.cascade.objects import object_colours, object_palette, seen_objects, where
 from engine.backends.cascade.ocr import TextReader
 from engine.backends.cascade.people import pose_facts
 from engine.backends.cascade.perception import Perceiver, PerceptionConfig
@@ -93,7 +93,7 @@ def test_vocabulary_maps_model_names_to_concepts_synonyms_and_kinds() -> None:
 
 def test_object_colour_comes_from_its_own_pixels_not_the_frame() -> None:
     image = scene((BLUE, (320, 180), 100), background=GREEN)  # a blue circle on a green frame
-    assert object_colours(image, Box(220, 80, 420, 280)) == ("blue",)
+    assert object_colours(object_palette(image, Box(220, 80, 420, 280))) == ("blue",)
     cat = data.chelsea()  # a real photo: the ginger cat's fur, not the grey background
     (seen,) = seen_objects(
         cat, [Detection("cat", 0.8, Box(90, 20, 380, 300), "fake", (Label("tabby, tabby cat", 0.6),))]
