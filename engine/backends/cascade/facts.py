@@ -44,11 +44,6 @@ class Seen:
         x0, _, x1, _ = self.obj.box
         return "left" if (x0 + x1) / 2 < 0.5 else "right"
 
-    @property
-    def level(self) -> str:
-        _, y0, _, y1 = self.obj.box
-        return "top" if (y0 + y1) / 2 < 0.5 else "bottom"
-
 
 class Facts:
     """The facts of ``entries`` (a question's window) as of time ``t``; "now" is within ``present_s`` of ``t``."""
@@ -120,10 +115,6 @@ class Facts:
     def named(self, concept: str) -> list[Seen]:
         """Objects of ``concept`` in the window, the latest seen first."""
         return sorted((s for s in self.objects(self.entries) if s.obj.concept == concept), key=lambda s: -s.end)
-
-    def texts(self, now: bool) -> list[Entry]:
-        chosen = self.now() if now else self.entries
-        return [e for e in chosen if e.kind == "text"]
 
     def first_seen(self, concept: str) -> float | None:
         """When ``concept`` (or printed text, for ``TEXT``) first appeared in the window; None if it never did."""
