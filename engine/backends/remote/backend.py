@@ -56,6 +56,8 @@ class RemoteBackend:
 
 
 class RemoteContext:
+    capabilities = RemoteBackend.capabilities
+
     def __init__(self, model: str, options: RemoteOptions) -> None:
         self.options = options
         self.client = ChatClient(options, model)
