@@ -138,8 +138,9 @@ def test_a_short_soak_through_the_real_engine_loses_no_events(short_soak: dict[s
     assert by_type["query.accepted"] >= turns["typed_planned"]
     assert by_type["transcript"] >= turns["spoken_planned"]
     assert by_type["response.done"] == by_type["query.accepted"] == len(report["responses"])
-    # the time series covers the stream and the numbers the targets need are there
-    assert report["samples"][-1]["t_min"] == pytest.approx(1.0, abs=0.1)
+    # the time series covers the stream (the final sample comes after the session drained its work, which takes
+    # stream time on the accelerated clock: seconds more on a loaded machine) and the numbers the targets need are there
+    assert report["samples"][-1]["t_min"] >= 0.9
     assert all(s["rss_mb"] > 0 for s in report["samples"])
     assert report["memory"]["rss_mb_baseline"] > 0 and report["memory"]["growth_pct"] is not None
     assert report["ttft"]["answers_timed"] >= 1
