@@ -101,7 +101,7 @@ def test_context_window_bounds_the_evidence(backend: CascadeBackend) -> None:
     everything = context.log.retrieve(question, 100.0, None).entries
     assert "GATE 7" not in [e.content for e in window_60]
     assert "GATE 7" in [e.content for e in everything]
-    assert ask(context, question, 100.0, 60.0).startswith("I did not see or hear anything about that")
+    assert ask(context, question, 100.0, 60.0) == "I don't see any text on the screen."
     assert "GATE 7" in ask(context, question, 100.0, None)
     assert ask(context, GATE_QUESTION, 100.0, None) == "B. 7"
     assert ask(context, GATE_QUESTION, 100.0, 60.0).endswith("(a guess: nothing I observed matches any option)")
@@ -111,9 +111,9 @@ def test_answers_honestly_when_nothing_was_observed(backend: CascadeBackend) -> 
     context = backend.open_context()
     assert ask(context, "What is on the screen?", 5.0) == prompt.NOTHING_OBSERVED
     context.ingest_transcript(1.0, 2.5, "welcome aboard the morning ferry")
-    reply = ask(context, "Who won the football match?", 5.0)
-    assert reply.startswith("I did not see or hear anything about that")
-    assert "welcome aboard the morning ferry" in reply
+    assert ask(context, "What is on the screen?", 5.0) == "I don't see anything I can name right now."
+    assert ask(context, "What did you hear?", 5.0) == 'I heard "welcome aboard the morning ferry" from 1.0 to 2.5 s.'
+    assert ask(context, "Is there a dog?", 5.0) == "No, I don't see a dog."
 
 
 def test_speech_is_evidence(backend: CascadeBackend) -> None:
@@ -141,7 +141,7 @@ def test_prompt_quotes_recent_history_and_marks_interrupted_turns() -> None:
         Turn("assistant", "", 5.1, interrupted=True),
     ]
     messages = prompt.open_question("What does it say?", 6.0, [], history, max_turns=3)
-    assert [m["role"] for m in messages] == ["system", *["user", "assistant"] * len(prompt.EXAMPLES), "user"]
+    assert [m["role"] for m in messages] == ["system", "user"]  # no worked examples whose facts could leak
     assert messages[-1]["content"] == (
         "Earlier conversation:\n"
         "[3.4s] assistant: The sign is [interrupted]\n"
@@ -156,8 +156,10 @@ def test_cancelling_an_answer_stops_decoding(backend: CascadeBackend) -> None:
     context = backend.open_context()
     context.ingest_frame(VideoFrame(0.0, card(BLUE, "GATE 7")))
     token = CancelToken()
-    pieces = context.answer(AnswerRequest("Describe what is written on the sign.", 1.0, max_new_tokens=64), token)
-    next(pieces)
+    before = backend.lm.steps
+    pieces = context.answer(AnswerRequest("Tell me a long story about a sailor.", 1.0, max_new_tokens=64), token)
+    next(pieces)  # the first sentence: the model is decoding the next one
+    assert backend.lm.steps > before
     at_cancel = backend.lm.steps
     token.cancel("interrupted")
     assert list(pieces) == []

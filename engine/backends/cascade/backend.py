@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 from engine.backends.base import AnswerRequest, AssetStatus, Capabilities
 from engine.backends.cascade import prompt
+from engine.backends.cascade.answers import evidence_answer, timeline
 from engine.backends.cascade.conditions import check as check_condition
 from engine.backends.cascade.facts import Facts
+from engine.backends.cascade.grounding import Grounds, sentences, ungrounded
+from engine.backends.cascade.intents import read_intent
 from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
 from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
@@ -19,7 +23,6 @@ from engine.backends.cascade.perception import Observation, Perceiver
 from engine.backends.cascade.report import PerceptionReport
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.vision_models import VisionModels, load_vision_models
-from engine.backends.cascade.words import words, wordset
 from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.events import Event
@@ -28,7 +31,7 @@ from engine.proactive import ConditionCheck
 from engine.vision.models import MODELS, describe_vision_assets
 from streams.items import AudioChunk, VideoFrame
 
-_PRESENT = wordset("now currently current moment present")
+log = logging.getLogger(__name__)
 
 
 class CascadeBackend:
@@ -142,40 +145,92 @@ class CascadeContext:
         self._speech.append(text)
 
     def answer(self, request: AnswerRequest, cancel: CancelToken) -> Iterator[str]:
+        """Multiple choice: every option scored on the facts (and the LM); an open question about the stream: the
+        sentences the evidence makes (``answers``), then, for a long or unusual request, the LM going on from them;
+        a request not about the stream: the LM. Whatever the LM says passes the grounding check sentence by
+        sentence; the first claim the evidence does not hold ends the answer."""
         self._check_open()
         if request.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {request.max_new_tokens}")
         options = tuple(request.choices)
         stem = split_choices(request.query)[0] if options else request.query
+        window = self.log.window(request.t, request.context_seconds)
+        facts = Facts(window, request.t, self.options.present_s)
+        if options:
+            yield from self._choose(stem, options, facts, request, cancel)
+            return
+        intent = read_intent(request.query)
+        grounds = Grounds.of(window)
+        lm, limit = self.backend.lm, request.max_new_tokens
+        if intent.kind == "chat":
+            messages = prompt.chat(request.query, request.history, instructions=request.instructions)
+            stop = () if intent.long else prompt.STOP
+            reply = lm.stream(messages, max_new_tokens=limit, cancel=cancel, stop=stop)
+            said = yield from self._checked(reply, grounds, cancel, about_stream=False)
+            if not said and not cancel.cancelled:
+                yield "Sorry, I don't know what to say to that."
+            return
+        if not window:
+            yield prompt.NOTHING_OBSERVED
+            return
+        said = evidence_answer(request.query, intent, facts)
+        if intent.long:
+            said += timeline(window)
+        for i, sentence in enumerate(said):
+            if cancel.cancelled:
+                return
+            yield sentence if i == 0 else f" {sentence}"
+        if not (intent.long or intent.kind == "notes") or cancel.cancelled:
+            return
+        evidence = self.log.retrieve(request.query, request.t, request.context_seconds, self.options.evidence_limit)
+        messages = prompt.open_question(
+            request.query, request.t, evidence.entries, request.history, instructions=request.instructions
+        )
+        stop = () if intent.long else prompt.STOP
+        more = lm.stream(messages, max_new_tokens=limit, cancel=cancel, stop=stop, prefix=" ".join(said))
+        yield from self._checked(more, grounds, cancel, about_stream=True, said=said)
+
+    def _choose(
+        self, stem: str, options: tuple[str, ...], facts: Facts, request: AnswerRequest, cancel: CancelToken
+    ) -> Iterator[str]:
         # The options' words help find the entries that decide between them.
         wanted = " ".join((stem, *options))
         evidence = self.log.retrieve(wanted, request.t, request.context_seconds, self.options.evidence_limit)
-        entries = evidence.entries
         if cancel.cancelled:
             return
-        if options:
-            window = self.log.window(request.t, request.context_seconds)
-            facts = Facts(window, request.t, self.options.present_s)
-            scores = score_options(self.backend.lm, stem, options, facts, entries, cancel)
-            if not scores or cancel.cancelled:
-                return
-            choice = best(scores)
-            note = "" if any(s.evidence > 0 for s in scores) else " (a guess: nothing I observed matches any option)"
-            yield f"{choice.letter}. {choice.text}{note}"
-        elif not entries:
-            yield prompt.NOTHING_OBSERVED
-        elif not evidence.relevant:
-            yield prompt.nothing_relevant(entries)
-        else:
-            if _PRESENT & set(words(request.query)):
-                # "right now": only what is still observed at the question's time, so old signs can't be quoted
-                entries = [e for e in entries if e.end >= request.t - self.options.present_s] or entries
-            messages = prompt.open_question(
-                request.query, request.t, entries, request.history, instructions=request.instructions
-            )
-            yield from self.backend.lm.stream(
-                messages, max_new_tokens=request.max_new_tokens, cancel=cancel, stop=prompt.STOP
-            )
+        scores = score_options(self.backend.lm, stem, options, facts, evidence.entries, cancel)
+        if not scores or cancel.cancelled:
+            return
+        choice = best(scores)
+        note = "" if any(s.evidence > 0 for s in scores) else " (a guess: nothing I observed matches any option)"
+        yield f"{choice.letter}. {choice.text}{note}"
+
+    @staticmethod
+    def _checked(
+        pieces: Iterator[str], grounds: Grounds, cancel: CancelToken, *, about_stream: bool, said: Sequence[str] = ()
+    ) -> Generator[str, None, list[str]]:
+        """The LM's ``pieces`` as sentences that pass the grounding check (each after the ones in ``said``); the
+        first ungrounded or repeated sentence, or a cancel, ends them (and the decoding). Returns what was yielded."""
+        spoken = [" ".join(s.lower().split()) for s in said]
+        out: list[str] = []
+        try:
+            for sentence in sentences(pieces):
+                if cancel.cancelled:
+                    return out
+                problems = ungrounded(sentence, grounds, about_stream=about_stream)
+                key = " ".join(sentence.lower().split())
+                if problems or key in spoken:
+                    if problems:
+                        log.info("cascade: dropped an ungrounded sentence %r (%s)", sentence, "; ".join(problems))
+                    return out
+                spoken.append(key)
+                out.append(sentence)
+                yield sentence if not (said or len(out) > 1) else f" {sentence}"
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()  # stops decoding at once
+        return out
 
     def check_condition(self, condition: str, t: float) -> ConditionCheck | None:
         """Whether a standing instruction's condition holds now (see ``conditions``); None if the cascade can't tell."""

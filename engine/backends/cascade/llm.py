@@ -173,16 +173,26 @@ class LocalLM:
         self._prefill(self.encode(messages))
 
     def stream(
-        self, messages: Sequence[Message], *, max_new_tokens: int, cancel: CancelToken, stop: Sequence[str] = ()
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int,
+        cancel: CancelToken,
+        stop: Sequence[str] = (),
+        prefix: str = "",
     ) -> Iterator[str]:
         """Greedy reply to ``messages``, yielded as text pieces; stops before the next step once ``cancel`` is set.
 
+        ``prefix``: the reply's beginning, already said: the model goes on from it (only what follows is yielded).
         The reply also ends at the first of the ``stop`` strings (not included) after some text, and when the last
         ``REPEAT_NGRAM`` tokens repeat an earlier run (a small greedy model's loop).
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         ids = self.encode(messages)
+        if prefix:
+            said = self.tokenizer(prefix, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
+            ids = torch.cat([ids, said], dim=1)
         cache: object = None
         generated: list[int] = []
         seen: set[tuple[int, ...]] = set()

@@ -17,14 +17,11 @@ from collections.abc import Sequence
 from engine.backends.cascade.colours import COLOURS
 from engine.backends.cascade.facts import Facts, Seen, asked_concepts
 from engine.backends.cascade.objects import SeenObject
-from engine.backends.cascade.words import content_words, words, wordset
+from engine.backends.cascade.words import NUMBER_WORDS, content_words, words, wordset
 
 MISSING = 0.3  # taken off an option for each thing it names that was not seen
 UNBOXED = 0.5  # a thing the classifier named but no box holds may be in either half: this share of its sureness
 UNBOXED_CLEAR = 0.45  # boxes at least this sure tell which half holds other things
-_NUMBER_WORDS = {
-    w: i for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"])
-}
 _SHOWN = wordset("shown show see showing visible animal object thing front screen")
 _SIDES = ("left", "right", "top", "bottom")
 
@@ -34,8 +31,8 @@ def number_in(text: str) -> int | None:
     for word in re.findall(r"[a-z]+|\d+", text.lower()):
         if word.isdigit():
             return int(word)
-        if word in _NUMBER_WORDS:
-            return _NUMBER_WORDS[word]
+        if word in NUMBER_WORDS:
+            return NUMBER_WORDS[word]
     return None
 
 

@@ -9,50 +9,31 @@ from engine.backends.cascade.llm import Message
 from engine.backends.cascade.scene_log import Entry
 
 SYSTEM = (
-    "You answer questions about a live video stream. You cannot see the video: you only get notes from detectors "
-    "(text read on screen, main colours, movement, scene changes) and transcripts of what was heard, each with its "
-    "time in seconds. Reply with one short sentence using only the notes, and quote text exactly as noted. If the "
-    "notes do not contain the answer, say that you could not see or hear it."
+    "You answer questions about a live video stream. You cannot see the video: you get notes from recognition models "
+    "(the objects, animals and people in view with their own colours and places, text read on screen, the main "
+    "colours, movement, scene changes) and transcripts of what was heard, each with its time in seconds. Use only "
+    "the notes and quote text exactly as noted. Never name a thing, colour, number or text that the notes do not have."
 )
-# Worked examples shown before the real question: a 135M model follows a pattern far better than an instruction.
-EXAMPLES: tuple[tuple[str, str, str], ...] = (
+CHAT_SYSTEM = (
+    "You are omnistream, a friendly voice assistant. You watch a live video and listen: you can name the things, "
+    "animals and people you see, read text, tell colours, count things and say where they are, and tell the user when "
+    "something appears. Do what the user asks."
+)
+# Shown before a request that is not about the stream: a 135M model follows a pattern far better than an instruction.
+CHAT_EXAMPLES: tuple[tuple[str, str], ...] = (
     (
-        "[3.0-9.5s] text on screen: 'OPEN 24 HOURS'\n[3.0-9.5s] colours: blue 60% whole frame",
-        "What is written on the screen?",
-        'The screen says "OPEN 24 HOURS".',
+        "What are you?",
+        "I am omnistream. I watch your video and listen, name the things, animals and people I see, read text, tell "
+        "colours, count things, and tell you when something appears.",
     ),
-    (
-        "[1.0-4.0s] text on screen: 'SALE'\n[1.0-4.0s] colours: yellow 75% whole frame\n"
-        "[2.5s] heard: 'everything must go'",
-        "What colour is the background?",
-        "The background is yellow.",
-    ),
-    (
-        "[0.0-6.0s] text on screen: 'ROOM 12'\n[4.0s] heard: 'the meeting starts at ten'",
-        "When does the meeting start?",
-        "The meeting starts at ten.",
-    ),
-    (
-        "[0.0-5.0s] text on screen: 'EXIT'\n[0.0-5.0s] colours: gray 60% whole frame",
-        "Who is standing by the door?",
-        'I could not see that: my notes only mention the text "EXIT" and gray colours.',
-    ),
+    ("Say good night.", "Good night! Sleep well."),
+    ("Count to four.", "One, two, three, four."),
 )
 NOTHING_OBSERVED = (
-    "I have no observations from the stream for that time (no text on screen, colours, movement or speech were "
-    "recorded), so I cannot answer that."
+    "I have no observations from the stream for that time yet (nothing seen, read or heard), so I cannot answer that."
 )
-STOP = ("\n\n",)  # a blank line ends the reply: answers are meant to be short, and the small model rambles after one
+STOP = ("\n\n",)  # a blank line ends a short reply: the small model rambles after one
 _TURN_CHARS = 300  # earlier turns are cut to this many characters
-
-
-def nothing_relevant(entries: Sequence[Entry], recent: int = 3) -> str:
-    """The honest reply when no observation bears on the question: say so, and what was noticed last."""
-    latest = "; ".join(entry.line() for entry in entries[-recent:])
-    return (
-        "I did not see or hear anything about that. I can only read text on screen, name colours, notice movement "
-        f"and scene changes, and hear speech. Most recently I noted: {latest}"
-    )
 
 
 def notes(entries: Sequence[Entry]) -> str:
@@ -69,10 +50,10 @@ def _history(history: Sequence[Turn], max_turns: int) -> str:
     return "Earlier conversation:\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
-def system(instructions: str = "") -> str:
-    """The system prompt, ending with the client's instructions when it gave any."""
+def system(instructions: str = "", base: str = SYSTEM) -> str:
+    """The system prompt (``base``), ending with the client's instructions when it gave any."""
     instructions = instructions.strip()
-    return f"{SYSTEM}\n\n{instructions}" if instructions else SYSTEM
+    return f"{base}\n\n{instructions}" if instructions else base
 
 
 def open_question(
@@ -84,15 +65,18 @@ def open_question(
     instructions: str = "",
 ) -> list[Message]:
     """Messages for a free-form question asked at stream time ``t``; earlier turns are quoted, not replayed."""
-    messages: list[Message] = [{"role": "system", "content": system(instructions)}]
-    for example_notes, example_question, example_answer in EXAMPLES:
-        messages.append({"role": "user", "content": f"Notes:\n{example_notes}\n\nQuestion: {example_question}"})
-        messages.append({"role": "assistant", "content": example_answer})
     user = (
         f"{_history(history, max_turns)}Notes (up to {t:.1f}s):\n{notes(entries)}\n\nQuestion at {t:.1f}s: {question}"
     )
-    messages.append({"role": "user", "content": user})
-    return messages
+    return [{"role": "system", "content": system(instructions)}, {"role": "user", "content": user}]
+
+
+def chat(request: str, history: Sequence[Turn], max_turns: int = 4, instructions: str = "") -> list[Message]:
+    """Messages for a request that is not about the stream ("say hello", "what can you do?")."""
+    messages: list[Message] = [{"role": "system", "content": system(instructions, CHAT_SYSTEM)}]
+    for example, reply in CHAT_EXAMPLES:
+        messages += [{"role": "user", "content": example}, {"role": "assistant", "content": reply}]
+    return [*messages, {"role": "user", "content": f"{_history(history, max_turns)}{request}"}]
 
 
 def choice_question(stem: str, options: Sequence[str], t: float, entries: Sequence[Entry]) -> list[Message]:

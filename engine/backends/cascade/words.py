@@ -23,6 +23,11 @@ STOPWORDS = wordset(
 )
 
 
+_COUNTING = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
+    seventeen eighteen nineteen twenty"""
+NUMBER_WORDS: dict[str, int] = {word: n for n, word in enumerate(_COUNTING.split())}
+
+
 def normalise(word: str) -> str:
     word = _SPELLING.get(word, word)
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
