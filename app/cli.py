@@ -128,10 +128,11 @@ _REMOTE_FLAGS = {
 def remote_options(args: argparse.Namespace) -> RemoteOptions | None:
     """The remote backend's options; None for the other backends (which take none of these flags)."""
     given = {name: getattr(args, name) for name in _REMOTE_FLAGS if getattr(args, name, None) is not None}
-    if args.backend != "remote":
+    if capabilities(args.backend).options is not RemoteOptions:
         if given:
             flags = ", ".join(_REMOTE_FLAGS[name] for name in given)
-            raise SystemExit(f"error: {flags} only apply to --backend remote, not --backend {args.backend}")
+            names = _backends_where(lambda caps: caps.options is RemoteOptions)
+            raise SystemExit(f"error: {flags} only apply to --backend {names}, not --backend {args.backend}")
         return None
     if "base_url" not in given or not args.model:
         raise SystemExit("error: --backend remote needs --base-url URL and --model NAME (the server's model)")

@@ -1,11 +1,12 @@
 """``omnistream mqtt``: an MQTT bridge (aiomqtt) giving devices per-session topics into and out of the engine.
 
 Topics under ``<prefix>/<session>/`` (``<session>``: 1-64 of ``A-Z a-z 0-9 _ -``); a session opens on its first
-message. In: ``in/text`` (UTF-8 query), ``in/frame`` (JPEG/PNG bytes), ``in/audio`` (pcm16 LE mono 16 kHz),
-``in/command`` (JSON ``{"command": "start"|"cancel"|"end"}``). Out: ``out/status`` (retained), ``out/transcript``,
-``out/delta``, ``out/answer``, ``out/interrupted``, ``out/gate``, ``out/speech``, ``out/proactive``, ``out/metrics``,
-``out/error``, ``out/event`` (any other engine event). ``<prefix>/bridge/status`` is retained ``online`` / ``offline``
-(the will). QoS per topic is in ``OUT_QOS``; see ``docs/realtime_api.md``.
+message. In: ``in/text`` (UTF-8 query, or JSON ``{"text", "turn_id"}`` naming its turn), ``in/frame`` (JPEG/PNG
+bytes), ``in/audio`` (pcm16 LE mono 16 kHz), ``in/command`` (JSON ``{"command": "start"|"cancel"|"end"}``). Out:
+``out/status`` (retained), ``out/transcript``, ``out/delta``, ``out/answer``, ``out/interrupted``, ``out/gate``,
+``out/speech``, ``out/proactive``, ``out/metrics``, ``out/error``, ``out/event`` (any other engine event).
+``<prefix>/bridge/status`` is retained ``online`` / ``offline`` (the will). QoS per topic is in ``OUT_QOS``; see
+``docs/realtime_api.md``.
 
 The bridge reconnects with exponential backoff when the broker goes away (or is down at start, or refuses the
 credentials); engine sessions keep running meanwhile and their output waits in a bounded outbox that is flushed on
@@ -54,7 +55,7 @@ from streams.images import ImageError, decode_image
 
 log = logging.getLogger(__name__)
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a session's name in its topics; a turn id is the same
 # QoS 1 for what must arrive (answers, transcripts, state); QoS 0 for the high-rate stream (deltas, metrics, speech).
 OUT_QOS = {
     "status": 1,
@@ -72,6 +73,27 @@ OUT_QOS = {
 
 
 _AUTH_REFUSED = (4, 5, 134, 135)  # CONNACK: bad user name or password / not authorised (MQTT 3.1.1 and 5)
+
+
+def _text_input(payload: bytes) -> tuple[str, str | None]:
+    """An ``in/text`` payload: the question as UTF-8 text, or a JSON object ``{"text": …, "turn_id": …}`` naming the
+    turn (its ``out/gate`` and ``out/transcript`` events carry that id, so a client matches them by it)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("in/text: payload is not UTF-8 text") from None
+    if not text.lstrip().startswith("{"):
+        return text, None
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"in/text: a payload starting with '{{' must be a JSON object: {exc.msg}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+        raise ValueError('in/text: a JSON payload needs "text" (a string) and may name a "turn_id"')
+    turn_id = message.get("turn_id")
+    if turn_id is not None and (not isinstance(turn_id, str) or not _SESSION_ID.match(turn_id)):
+        raise ValueError("in/text: turn_id must be 1-64 characters of A-Z a-z 0-9 _ -")
+    return message["text"], turn_id
 
 
 @dataclass(frozen=True)
@@ -139,7 +161,8 @@ class MqttBridge:
         speech: SpeechOptions | None = None,
     ) -> None:
         """``speech_sink``: speak answers there (``--speak``: this machine's output), one answer at a time for all
-        sessions, each session's echo guard told what is played."""
+        sessions, each session's echo guard told what is played. The loudspeaker is one, in one room: speech heard in
+        any session pauses it, while a turn accepted in a session cuts only that session's answer."""
         self.manager = manager
         self.options = options
         self.speech: SpeechOut | None = None
@@ -281,11 +304,8 @@ class MqttBridge:
         if live is None:
             return
         if kind == "text":
-            try:
-                text = payload.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError("in/text: payload is not UTF-8 text") from None
-            live.session.submit_text(text)
+            text, turn_id = _text_input(payload)
+            live.session.submit_text(text, turn_id=turn_id)
         elif kind == "frame":
             live.video.push_frame(self._decode_frame(payload))
         else:

@@ -165,7 +165,7 @@ class SpeechOut:
             if self.turns.barge_in and self.speaking:
                 self.pause()
         elif isinstance(event, QueryAccepted):
-            self.cancel()  # the user's turn: what is left of the previous answer is not said
+            self.cancel(scope=scope)  # the user's turn: what is left of that session's answer is not said
         elif isinstance(event, (ResponseResumed, QueryIgnored)):
             self.resume()
         elif isinstance(event, SpeechStopped):
@@ -224,13 +224,14 @@ class SpeechOut:
             self._paused = False
             self.clock.kick(self._cond)
 
-    def cancel(self, key: str | None = None) -> list[str]:
-        """Drop response ``key`` (all when None) now: nothing more of it is released and the sink is stopped before
-        the next chunk. Returns the responses cut."""
+    def cancel(self, key: str | None = None, *, scope: str = "") -> list[str]:
+        """Drop response ``key`` (when None: every response whose key starts with ``scope``, so all of one session's
+        when several share this output) now: nothing more of it is released and the sink is stopped before the next
+        chunk. Returns the responses cut."""
         with self._cond:
             now = self.clock.now()
             self.cancels.append(now)
-            cut = sorted(k for k in self._open if key is None or k == key)
+            cut = sorted(k for k in self._open if k == key or (key is None and k.startswith(scope)))
             if key is not None and key not in self._dead:
                 self._dead.append(key)
             for k in cut:

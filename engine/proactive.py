@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 _LEAD = r"(?:please\s+|can you\s+|could you\s+|hey\s+\w+,?\s+)?"
 _WHEN = r"(?:when(?:ever)?|if|once|as soon as)"
@@ -39,20 +38,6 @@ _CANCEL = re.compile(
 class Instruction:
     condition: str
     say: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionCheck:
-    met: bool
-    score: float
-    evidence: str = ""
-
-
-@runtime_checkable
-class ChecksConditions(Protocol):
-    def check_condition(self, condition: str, t: float) -> ConditionCheck | None:
-        """Whether ``condition`` holds in the stream at time ``t``; None when this context cannot judge it."""
-        ...
 
 
 def _clean(text: str) -> str:

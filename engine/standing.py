@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from engine.backends.base import BackendContext, Turn
+from engine.backends.base import BackendContext, ChecksConditions, Turn
 from engine.events import Event, InstructionAdded, InstructionRemoved, Proactive
 from engine.options import ProactiveOptions
 from engine.proactive import Instruction, parse_cancel, parse_instruction
@@ -29,7 +29,10 @@ class StandingInstructions:
         error: Callable[[str, str], None],
         remember: Callable[[Turn], None],
     ) -> None:
-        self.context = context
+        # the context, where it watches conditions; None: instructions are refused
+        self.checker = (
+            context if context.capabilities.checks_conditions and isinstance(context, ChecksConditions) else None
+        )
         self.backend_name = backend_name
         self.clock = clock
         self.work = work
@@ -51,7 +54,7 @@ class StandingInstructions:
         instruction = parse_instruction(text)
         if instruction is None:
             return None
-        if not self.context.capabilities.checks_conditions:
+        if self.checker is None:
             self.error(
                 "proactive",
                 f"the {self.backend_name} backend cannot watch for conditions: '{instruction.condition}' was not kept",
@@ -91,7 +94,8 @@ class StandingInstructions:
     async def _run_checks(self) -> None:
         t = self.clock.now()
         for instruction_id, instruction in list(self.instructions.items()):
-            check = self.context.check_condition  # type: ignore[attr-defined]
+            assert self.checker is not None
+            check = self.checker.check_condition
             try:
                 result = await self.work.thread("ingest", check, instruction.condition, t)
             except Exception as exc:

@@ -31,6 +31,7 @@ import cv2
 from engine.backends.registry import capabilities
 from engine.events import (
     Event,
+    InstructionAdded,
     Proactive,
     QueryAccepted,
     QueryIgnored,
@@ -98,7 +99,10 @@ class ReplyTracker:
     queries: dict[str, str] = field(default_factory=dict)
     by_query: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
     by_response: dict[str, asyncio.Future[Reply | None]] = field(default_factory=dict)
-    proactive_outputs: list[tuple[float, str]] = field(default_factory=list)
+    instruction_turns: dict[str, str] = field(default_factory=dict)  # turn id → the proactive item it instructs
+    instruction_queries: dict[str, str] = field(default_factory=dict)  # query id → proactive item
+    instructions: dict[str, str] = field(default_factory=dict)  # instruction id → proactive item
+    proactive_outputs: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # item → what it said, when
     ended: str | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -112,12 +116,21 @@ class ReplyTracker:
             self.asked[turn_id] = future
         return turn_id, future
 
+    def instruct(self, uid: str) -> str:
+        """A new turn id to send proactive item ``uid``'s instruction under; its outputs are kept by that id."""
+        turn_id = f"instruct{next(self._ids)}"
+        self.instruction_turns[turn_id] = uid
+        return turn_id
+
     def feed(self, event: Event) -> None:
         if isinstance(event, SpeechStopped):
             uid = self.slot_of(event.start)
             if uid is not None:
                 self.spoken_turns[event.turn_id] = uid
         elif isinstance(event, QueryAccepted):
+            instructed = self.instruction_turns.pop(event.turn_id, None)
+            if instructed is not None:
+                self.instruction_queries[event.query_id] = instructed
             future = self.asked.pop(event.turn_id, None)
             uid = self.spoken_turns.pop(event.turn_id, None)
             future = future or (self.spoken.get(uid) if uid is not None else None)
@@ -143,8 +156,14 @@ class ReplyTracker:
             if future is not None and not future.done():
                 query = self.queries.pop(event.response_id, "")
                 future.set_result(Reply(event.text, event.t, event.status, event.ttft_ms, event.latency_ms, query))
+        elif isinstance(event, InstructionAdded):
+            instructed = self.instruction_queries.pop(event.query_id, None)
+            if instructed is not None:
+                self.instructions[event.instruction_id] = instructed
         elif isinstance(event, Proactive):
-            self.proactive_outputs.append((event.t, event.text))
+            uid = self.instructions.get(event.instruction_id)
+            if uid is not None:
+                self.proactive_outputs.setdefault(uid, []).append((event.t, event.text))
         elif isinstance(event, SessionEnded):
             self.ended = event.reason
             for uid, future in self.spoken.items():
@@ -407,7 +426,7 @@ async def _replay(
             lines.append((item.time_s, item.prompt(), turn_id))
             pending.append(asyncio.create_task(answer_of(item, future)))
     if proactive == "events":
-        lines += [(i.time_s, i.question) for i in active]
+        lines += [(i.time_s, i.question, tracker.instruct(i.uid)) for i in active]
     sources: list[Source] = [VideoFileSource(str(video), fps=config.options.ingest.fps)]
     if spoken:
         sources.append(MixedAudioSource(str(video) if info.has_audio else None, list(spoken.values()), info.duration_s))
@@ -445,14 +464,10 @@ async def _replay(
 def _record_proactive_events(
     items: Sequence[Item], tracker: ReplyTracker, done: Callable[[Item, list, Any], None]
 ) -> None:
-    """Each ``proactive`` output belongs to the latest instruction given at or before it."""
-    ordered = sorted(items, key=lambda i: i.time_s)
-    for k, item in enumerate(ordered):
-        end = ordered[k + 1].time_s if k + 1 < len(ordered) else float("inf")
+    """Each item's ``proactive`` outputs, known by the instruction its own turn set."""
+    for item in items:
         history = [
-            {"role": "assistant", "time": t, "content": text}
-            for t, text in tracker.proactive_outputs
-            if item.time_s <= t < end
+            {"role": "assistant", "time": t, "content": text} for t, text in tracker.proactive_outputs.get(item.uid, [])
         ]
         done(item, history, history[-1]["time"] if history else False)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.backends.base import AnswerRequest, Capabilities
+from engine.backends.base import AnswerRequest, Capabilities, ConditionCheck
 from engine.cancel import CancelToken
-from engine.proactive import ConditionCheck
 from engine.runtime import EngineConfig
 from engine.session import Session
 from eval.bench import BenchConfig, run_bench_async

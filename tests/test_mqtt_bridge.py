@@ -98,6 +98,26 @@ async def test_text_query_streams_deltas_and_the_answer(broker: Mosquitto) -> No
     await listener.stop()
 
 
+async def test_a_typed_question_names_its_turn_and_its_answer_is_found_by_that_id(broker: Mosquitto) -> None:
+    listener = Listener(broker.port)
+    await listener.start()
+    async with cascade_bridge(broker.port) as bridge:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        await listener.publish("omnistream/hall/in/text", json.dumps({"text": "Is anything moving?", "turn_id": "t-7"}))
+        _, accepted = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/gate")
+        assert accepted["type"] == "query.accepted" and accepted["turn_id"] == "t-7"
+        _, started = await listener.wait_for(
+            lambda t, p: t == "omnistream/hall/out/event" and p.get("type") == "response.started"
+        )
+        assert started["query_id"] == accepted["query_id"]
+        _, done = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/answer")
+        assert done["response_id"] == started["response_id"] and done["text"]
+        await listener.publish("omnistream/hall/in/text", json.dumps({"text": "Hello", "turn_id": "no spaces"}))
+        _, err = await listener.wait_for(lambda t, p: t == "omnistream/hall/out/error")
+        assert "turn_id must be 1-64 characters" in err["error"] and err["topic"] == "in/text"
+    await listener.stop()
+
+
 async def test_bad_input_is_reported_and_the_session_goes_on(broker: Mosquitto) -> None:
     listener = Listener(broker.port)
     await listener.start()

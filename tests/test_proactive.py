@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from engine.backends.base import Capabilities
+from engine.backends.base import Capabilities, ConditionCheck
 from engine.events import Error, InstructionAdded, InstructionRemoved, Proactive, ResponseDone
-from engine.proactive import ConditionCheck, parse_cancel, parse_instruction
+from engine.proactive import parse_cancel, parse_instruction
 from engine.session import Session
 from streams.clock import ReplayClock
 from streams.items import VideoFrame

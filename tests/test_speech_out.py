@@ -176,6 +176,19 @@ def test_a_user_turn_cancels_within_one_chunk_and_nothing_goes_out_after(tl: Tim
     assert tl.done[-1] == (pytest.approx(5.28), "r2", False)
 
 
+def test_a_user_turn_in_one_session_cuts_only_that_sessions_answer(tl: Timeline) -> None:
+    """One output for two sessions (``mqtt --speak``): keys are scoped by session."""
+    tl.speech.handle(delta("One two three four five six.", "r1"), scope="door/")
+    tl.speech.handle(done("r1"), scope="door/")
+    tl.speech.handle(delta("Seven eight nine ten.", "r1"), scope="hall/")
+    tl.speech.handle(done("r1"), scope="hall/")
+    tl.at(0.5)
+    query = QueryAccepted(turn_id="u1", t=0.5, query_id="q2", text="stop", source="speech")
+    tl.speech.handle(query, scope="hall/")
+    tl.at(6.0)
+    assert [(key, cut) for _, key, cut in tl.done] == [("hall/r1", True), ("door/r1", False)]
+
+
 def test_cancel_while_playing_stops_the_device_within_50_ms(tl: Timeline) -> None:
     tl.at(0.0, delta("One two three four five six seven eight."), done())
     tl.at(0.7, done("r1", "interrupted"))

@@ -74,6 +74,22 @@ class JudgesAddressing(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ConditionCheck:
+    met: bool
+    score: float
+    evidence: str = ""
+
+
+@runtime_checkable
+class ChecksConditions(Protocol):
+    """A context that can watch a standing instruction's condition (``checks_conditions``)."""
+
+    def check_condition(self, condition: str, t: float) -> ConditionCheck | None:
+        """Whether ``condition`` holds in the stream at time ``t``; None when this context cannot judge it."""
+        ...
+
+
 @runtime_checkable
 class ReportsPerception(Protocol):
     """A context that can say what it perceived, for the session's ``perception`` and ``noticed`` events."""

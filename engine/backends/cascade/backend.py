@@ -8,7 +8,7 @@ import threading
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
-from engine.backends.base import AnswerRequest, AssetStatus, Capabilities
+from engine.backends.base import AnswerRequest, AssetStatus, Capabilities, ConditionCheck
 from engine.backends.cascade import prompt
 from engine.backends.cascade.answers import evidence_answer, timeline
 from engine.backends.cascade.conditions import check as check_condition
@@ -27,7 +27,6 @@ from engine.cancel import CancelToken
 from engine.choices import split_choices
 from engine.events import Event
 from engine.model_files import ModelFilesError
-from engine.proactive import ConditionCheck
 from engine.vision.models import MODELS, describe_vision_assets
 from streams.items import AudioChunk, VideoFrame
 

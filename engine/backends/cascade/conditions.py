@@ -34,12 +34,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.backends.base import ConditionCheck
 from engine.backends.cascade.colours import ColourRegion
 from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.people import SeenPerson
 from engine.backends.cascade.vocabulary import CONCEPTS, KINDS, mentions
 from engine.backends.cascade.words import content_words, wordset
-from engine.proactive import ConditionCheck
 
 COLOURS = wordset("red green blue yellow orange purple pink white black gray brown cyan")
 _SCREEN = wordset(

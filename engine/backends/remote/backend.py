@@ -7,6 +7,7 @@ text, then the dialogue history, then the stream's media and transcripts, then t
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ class RemoteBackend:
     """Answers through ``model`` on the server each session's ``RemoteOptions.base_url`` names."""
 
     name = "remote"
-    # hears raw audio only with RemoteOptions.audio (a per-session choice), so not declared here
+    # hears raw audio only with RemoteOptions.audio (a per-session choice): each context declares it
     capabilities = Capabilities(judges_addressing=True, media_window=True, options=RemoteOptions)
 
     def __init__(self, model: str | None = None, device: str = "auto") -> None:
@@ -56,9 +57,9 @@ class RemoteBackend:
 
 
 class RemoteContext:
-    capabilities = RemoteBackend.capabilities
-
     def __init__(self, model: str, options: RemoteOptions) -> None:
+        # its backend's, and it hears the raw audio when this session sends it (``RemoteOptions.audio``)
+        self.capabilities = dataclasses.replace(RemoteBackend.capabilities, hears_audio=options.audio)
         self.options = options
         self.client = ChatClient(options, model)
         self._lock = threading.Lock()
