@@ -15,12 +15,20 @@ from collections import deque
 
 import numpy as np
 
+from engine.options import TurnOptions
 from streams.items import SAMPLE_RATE
+
+_DEFAULT = TurnOptions()  # the defaults live with the options
 
 
 class EchoGuard:
     def __init__(
-        self, *, threshold: float = 0.55, max_delay_s: float = 0.3, keep_s: float = 30.0, span_s: float = 0.128
+        self,
+        *,
+        threshold: float = _DEFAULT.echo_threshold,
+        max_delay_s: float = _DEFAULT.echo_max_delay_s,
+        keep_s: float = _DEFAULT.echo_keep_s,
+        span_s: float = _DEFAULT.echo_span_s,
     ) -> None:
         self.threshold = threshold
         self.span = int(span_s * SAMPLE_RATE)

@@ -59,7 +59,12 @@ class Listening:
         self.new_turn_id = new_turn_id
         self.hooks = hooks
         turns = options().turns
-        self.echo = EchoGuard(threshold=turns.echo_threshold, max_delay_s=turns.echo_max_delay_s)
+        self.echo = EchoGuard(
+            threshold=turns.echo_threshold,
+            max_delay_s=turns.echo_max_delay_s,
+            keep_s=turns.echo_keep_s,
+            span_s=turns.echo_span_s,
+        )
         self._segmenter = SpeechSegmenter(options().vad)
         self._vad_failing = False
         self._speech_turn: str | None = None  # the turn id of the utterance the VAD is in

@@ -61,6 +61,8 @@ class TurnOptions:
     false_interruption_timeout_s: float = 1.5  # no query this long after the onset: the paused response resumes
     echo_threshold: float = 0.55  # correlation with the assistant's own playback above which mic audio is echo
     echo_max_delay_s: float = 0.3  # longest loudspeaker → microphone delay considered
+    echo_span_s: float = 0.128  # microphone audio correlated with the playback at once
+    echo_keep_s: float = 30.0  # playback remembered for the echo check
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +103,4 @@ class SessionOptions:
     gate: GateOptions = field(default_factory=GateOptions)  # the learned gate's thresholds and cues
     metrics_interval_s: float = 5.0  # stream seconds between periodic ``metrics`` events
     metrics_ttft_window: int = 1000  # the time-to-first-token median in ``metrics`` is over this many latest answers
+    subscriber_queue_events: int = 100_000  # events a subscriber may fall behind before it is disconnected

@@ -153,9 +153,10 @@ class Session:
         return self._listening.echo
 
     # ------------------------------------------------------------------ events
-    def subscribe(self, maxsize: int = 100_000) -> EventStream:
-        """Receive every event from now on (bounded: a subscriber that falls ``maxsize`` behind is dropped)."""
-        return self._bus.subscribe(maxsize)
+    def subscribe(self, maxsize: int | None = None) -> EventStream:
+        """Receive every event from now on (bounded: a subscriber that falls ``maxsize`` behind is dropped; None:
+        ``SessionOptions.subscriber_queue_events``)."""
+        return self._bus.subscribe(maxsize or self.options.subscriber_queue_events)
 
     def emit(self, event: Event) -> None:
         self._bus.emit(event)

@@ -97,8 +97,8 @@ def test_context_window_bounds_the_evidence(backend: CascadeBackend) -> None:
     for t in (1.5, 2.0, 98.0, 99.0, 100.0):  # ...then only a green screen
         context.ingest_frame(VideoFrame(t, card(GREEN)))
     question = "What is written on the sign?"
-    window_60 = context.log.retrieve(question, 100.0, 60.0).entries
-    everything = context.log.retrieve(question, 100.0, None).entries
+    window_60 = context.log.retrieve(question, 100.0, 60.0)
+    everything = context.log.retrieve(question, 100.0, None)
     assert "GATE 7" not in [e.content for e in window_60]
     assert "GATE 7" in [e.content for e in everything]
     assert ask(context, question, 100.0, 60.0) == "I don't see any text on the screen."
@@ -129,7 +129,7 @@ def test_options_pull_old_evidence_into_a_long_log(backend: CascadeBackend) -> N
         text = "a child called Maria is waiting at the desk" if i == 1 else f"announcement {i}: please stand clear"
         context.ingest_transcript(2.0 * i, 2.0 * i + 1.0, text)
     question = "Which name was announced? A. Anna B. Maria C. Sofia D. Laura"
-    assert "Maria" not in prompt.notes(context.log.retrieve("Which name was announced?", 60.0, None).entries)
+    assert "Maria" not in prompt.notes(context.log.retrieve("Which name was announced?", 60.0, None))
     assert ask(context, question, 60.0) == "B. Maria"
 
 

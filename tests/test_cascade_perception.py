@@ -164,14 +164,12 @@ def test_retrieval_window_ranking_and_bad_arguments() -> None:
     log.add_speech(95.0, 97.0, "please keep your luggage with you")
     asked_at = 100.0
     everything = log.retrieve("What gate number was announced?", asked_at, None, limit=2)
-    assert [e.content for e in everything.entries] == ["the gate number is seven", "please keep your luggage with you"]
-    assert everything.relevant == 2  # the gate entry by its words, the other by topic (something was said)
+    assert [e.content for e in everything] == ["the gate number is seven", "please keep your luggage with you"]
     recent = log.retrieve("What gate number was announced?", asked_at, 60.0)
-    assert [e.content for e in recent.entries] == [
+    assert [e.content for e in recent] == [
         "coffee is served in the lounge",
         "please keep your luggage with you",
     ]
-    assert log.retrieve("What is the weather in Paris?", asked_at, None).relevant == 0
     with pytest.raises(ValueError, match="context_seconds must be positive"):
         log.window(asked_at, 0.0)
     with pytest.raises(ValueError, match="ends"):
@@ -185,7 +183,7 @@ def test_scene_log_is_safe_to_read_while_it_is_written() -> None:
 
     def reader_thread() -> None:
         while not done.is_set():
-            seen.append(len(log.retrieve("what was said", 1e9, None).entries))
+            seen.append(len(log.retrieve("what was said", 1e9, None)))
 
     thread = threading.Thread(target=reader_thread)
     thread.start()

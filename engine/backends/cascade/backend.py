@@ -111,7 +111,7 @@ class CascadeContext:
         self.options = options
         self.capabilities = backend.capabilities
         self.perceiver = Perceiver(backend.reader, options.perception, backend.vision)
-        self.log = SceneLog()
+        self.log = SceneLog(options.log_entries, options.motion_gap_s, options.leave_after_s)
         self.report = PerceptionReport(self.log)
         self.last_observation: Observation | None = None
         self.visible_texts: list[str] = []  # text read in the latest frame that was read
@@ -183,7 +183,7 @@ class CascadeContext:
             return
         evidence = self.log.retrieve(request.query, request.t, request.context_seconds, self.options.evidence_limit)
         messages = prompt.open_question(
-            request.query, request.t, evidence.entries, request.history, instructions=request.instructions
+            request.query, request.t, evidence, request.history, instructions=request.instructions
         )
         stop = () if intent.long else prompt.STOP
         more = lm.stream(messages, max_new_tokens=limit, cancel=cancel, stop=stop, prefix=" ".join(said))
@@ -197,7 +197,7 @@ class CascadeContext:
         evidence = self.log.retrieve(wanted, request.t, request.context_seconds, self.options.evidence_limit)
         if cancel.cancelled:
             return
-        scores = score_options(self.backend.lm, stem, options, facts, evidence.entries, cancel)
+        scores = score_options(self.backend.lm, stem, options, facts, evidence, cancel)
         if not scores or cancel.cancelled:
             return
         choice = best(scores)

@@ -20,6 +20,7 @@ from difflib import SequenceMatcher
 from typing import Literal
 
 from engine.backends.cascade.objects import SeenObject, where
+from engine.backends.cascade.options import CascadeOptions
 from engine.backends.cascade.people import SeenPerson
 from engine.backends.cascade.perception import Observation, iou
 from engine.backends.cascade.vocabulary import CONCEPTS, concept_of, concepts_in, kinds_in
@@ -68,6 +69,7 @@ _CUES: dict[str, frozenset[str]] = {
     "labels": wordset("object thing animal kind type"),
 }
 _GENERAL = wordset("describe description happen happening going everything summary summarise summarize anything notice")
+_DEFAULT = CascadeOptions()  # the defaults live with the options
 _SAME_TEXT = 0.8  # similarity above which two OCR readings are the same text (recogniser jitter)
 
 
@@ -95,14 +97,6 @@ class Entry:
         return self.facts.concept if isinstance(self.facts, SeenObject) else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Entries retrieved for a question, in time order; ``relevant`` of them share a word or a topic with it."""
-
-    entries: list[Entry]
-    relevant: int
-
-
 def _parents(concept: str) -> tuple[str, ...]:
     known = CONCEPTS.get(concept)
     return known.parents if known else ()
@@ -115,7 +109,12 @@ def _same_text(a: str, b: str) -> bool:
 class SceneLog:
     """Thread-safe: one thread adds observations and speech while another retrieves."""
 
-    def __init__(self, max_entries: int = 20_000, motion_gap_s: float = 1.5, leave_after_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        max_entries: int = _DEFAULT.log_entries,
+        motion_gap_s: float = _DEFAULT.motion_gap_s,
+        leave_after_s: float = _DEFAULT.leave_after_s,
+    ) -> None:
         self._entries: deque[Entry] = deque(maxlen=max_entries)
         self._lock = threading.Lock()
         self._texts: list[Entry] = []
@@ -296,8 +295,9 @@ class SceneLog:
         low = -math.inf if context_seconds is None else t - context_seconds
         return [e for e in self.entries() if e.start <= t + 1e-6 and e.end >= low]
 
-    def retrieve(self, question: str, t: float, context_seconds: float | None, limit: int = 12) -> Evidence:
-        """The ``limit`` most useful entries for ``question`` within the window, in time order."""
+    def retrieve(self, question: str, t: float, context_seconds: float | None, limit: int = 12) -> list[Entry]:
+        """The ``limit`` most useful entries for ``question`` within the window (those sharing a word or a topic with
+        it first, then the most recent), in time order."""
         candidates = self.window(t, context_seconds)
         asked = content_words(question)
         named = concepts_in(question)
@@ -326,7 +326,4 @@ class SceneLog:
             return relevance[id(entry)] + 0.5 * math.exp(-max(0.0, t - entry.end) / 60.0)
 
         ranked = sorted(candidates, key=score, reverse=True)[:limit]
-        return Evidence(
-            entries=sorted(ranked, key=lambda e: (e.start, e.end)),
-            relevant=sum(1 for e in ranked if relevance[id(e)] > 0),
-        )
+        return sorted(ranked, key=lambda e: (e.start, e.end))
