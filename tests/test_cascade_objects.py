@@ -2,7 +2,8 @@
 
 The recognition models here are small fakes with the real models' methods: a "detector" that finds blobs of given
 colours in drawn frames and calls them what it is told, so each timeline knows exactly what was in view. The real
-models on real photos are tested in tests/test_cascade_vision_e2e.py.
+models on real photos are tested in tests/test_vision_*.py, tests/test_cascade_report.py and
+tests/test_cascade_answers.py.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from engine.backends.cascade.objects import object_colours, object_palette, seen
 from engine.backends.cascade.ocr import TextReader
 from engine.backends.cascade.people import pose_facts
 from engine.backends.cascade.perception import Perceiver, PerceptionConfig
+from engine.backends.cascade.report import PerceptionReport
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.vision_models import VisionModels
 from engine.backends.cascade.vocabulary import concept_of, concepts_in, kinds_in
+from engine.events import Error
 from engine.vision.types import Box, Detection, Label, Person
 from streams.items import VideoFrame
 
@@ -161,6 +164,13 @@ def test_a_model_that_throws_skips_that_frame_and_the_others_go_on(reader: TextR
     )
     second = perceiver.observe(VideoFrame(0.5, scene((MAGENTA, (330, 180), 60))))
     assert second.problems == () and [o.concept for o in second.objects or ()] == ["cat"]
+    log = SceneLog()
+    log.add_observation(first)
+    (error,) = [e for e in PerceptionReport(log).after(first) if isinstance(e, Error)]
+    assert error.source == "perception" and "tensor shape mismatch; that frame is skipped" in error.message
+    detector.failed = False  # it fails again: the frame is skipped without another report
+    third = perceiver.observe(VideoFrame(1.0, scene((MAGENTA, (340, 180), 60))))
+    assert third.objects is None and third.problems == ()
 
 
 def _person(**points: tuple[float, float]) -> Person:

@@ -97,12 +97,19 @@ def test_ocr_rereads_after_interval_even_without_change(reader: TextReader) -> N
     assert reads == [True, False, False, True, False]
 
 
-def test_bad_frames_are_rejected_with_the_reason(reader: TextReader) -> None:
+def test_grey_and_rgba_frames_are_seen_and_bad_frames_are_refused_with_the_reason(reader: TextReader) -> None:
     perceiver = Perceiver(reader)
-    with pytest.raises(ValueError, match=r"frame at 1\.00 s: expected an RGB uint8 array"):
-        perceiver.observe(VideoFrame(1.0, np.zeros((90, 160), np.uint8)))
+    rgb = card(BLUE, "GATE 7")
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])
+    assert [line.text for line in perceiver.observe(VideoFrame(0.0, grey)).texts or ()] == ["GATE 7"]
+    assert perceiver.observe(VideoFrame(5.0, rgba)).colours[0].name == "blue"
+    with pytest.raises(ValueError, match=r"frame at 6\.00 s: frame must be uint8, got float32"):
+        perceiver.observe(VideoFrame(6.0, np.zeros((90, 160, 3), np.float32)))
+    with pytest.raises(ValueError, match=r"frame at 7\.00 s: frame of shape \(90, 160, 2\) is not grey"):
+        perceiver.observe(VideoFrame(7.0, np.zeros((90, 160, 2), np.uint8)))
     with pytest.raises(ValueError, match="too small"):
-        perceiver.observe(VideoFrame(2.0, np.zeros((4, 4, 3), np.uint8)))
+        perceiver.observe(VideoFrame(8.0, np.zeros((4, 4, 3), np.uint8)))
 
 
 def _observations(reader: TextReader, timeline: list[tuple[float, np.ndarray]]) -> list[Observation]:

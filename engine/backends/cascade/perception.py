@@ -5,7 +5,8 @@ of the picture changed since the last frame that was read, or when ``ocr_interva
 The recognition models (objects, whole-frame labels, people) each run on their own ``Schedule``: at most every
 ``*_interval_s`` of stream time, within ``model_core_share`` of a core, again on a cut or a changed picture, else
 every ``vision_refresh_s``. The classifier also names each new or moved box (at most ``classify_boxes`` a frame).
-A model that throws on a frame is skipped for that frame; the problem is returned in ``Observation.problems``.
+A model that throws on a frame is skipped for that frame; its first failure in a stream is returned in
+``Observation.problems`` (later ones only skip their frames).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from engine.backends.cascade.objects import SeenObject, seen_objects
 from engine.backends.cascade.ocr import TextLine, TextReader
 from engine.backends.cascade.people import SeenPerson, seen_people
 from engine.backends.cascade.vision_models import Schedule, VisionModels
+from engine.vision.frames import as_rgb
 from engine.vision.types import Box, Detection, Label
 from streams.items import VideoFrame
 
@@ -66,19 +68,17 @@ class Observation:
     objects: tuple[SeenObject, ...] | None = None  # None: the detector did not run on this frame
     labels: tuple[Label, ...] | None = None  # the classifier's names for the whole frame; None: it did not run
     people: tuple[SeenPerson, ...] | None = None  # None: the people models did not run
-    problems: tuple[tuple[str, str], ...] = ()  # (model, what went wrong) for each model that failed on this frame
+    problems: tuple[tuple[str, str], ...] = ()  # (model, what went wrong): a model's first failure in this stream
     vision_ms: float = 0.0
 
 
 def _check(frame: VideoFrame) -> np.ndarray:
-    image = frame.image
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", None)
-        dtype = getattr(image, "dtype", type(image).__name__)
-        raise ValueError(f"frame at {frame.t:.2f} s: expected an RGB uint8 array (H, W, 3), got {dtype} {shape}")
-    if image.shape[0] < 8 or image.shape[1] < 8:
-        raise ValueError(f"frame at {frame.t:.2f} s: {image.shape[1]}x{image.shape[0]} is too small to look at")
-    return image
+    """The frame as RGB uint8: grey is repeated to three channels and RGBA loses its alpha; anything else, and a
+    frame too small to recognise anything in, is refused naming what was wrong."""
+    try:
+        return as_rgb(frame.image)
+    except ValueError as exc:
+        raise ValueError(f"frame at {frame.t:.2f} s: {exc}") from None
 
 
 class Perceiver:
@@ -186,7 +186,7 @@ class Perceiver:
             if name not in self._reported:
                 self._reported.add(name)
                 log.warning("%s (that frame is skipped; later failures of %s are not logged)", message, name)
-            problems.append((name, message))
+                problems.append((name, message))
             return None  # not counted as a run: the model tries again on the next frame
         if grey is not None:
             self.schedules[name].ran(t, grey, time.perf_counter() - started)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from engine.backends.cascade.ocr import TextLine
 from engine.backends.cascade.perception import Observation
 from engine.backends.cascade.scene_log import Entry, SceneLog
-from engine.events import Event, Noticed, NoticedKind, Perception
+from engine.events import Error, Event, Noticed, NoticedKind, Perception
 
 _NOTICED: dict[str, NoticedKind] = {"object": "object", "text": "text", "scene": "scene", "people": "people"}
 
@@ -38,7 +38,12 @@ class PerceptionReport:
         self._in_view: set[str] = set()
 
     def after(self, observation: Observation) -> list[Event]:
-        events: list[Event] = []
+        events: list[Event] = [
+            Error(
+                t=observation.t, source="perception", message=f"{message}; that frame is skipped and the stream goes on"
+            )
+            for _, message in observation.problems
+        ]
         objects, people = self.log.in_view()
         if observation.texts is not None:
             self._texts = observation.texts
