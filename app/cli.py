@@ -42,7 +42,11 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (auto: cuda if present)"
     )
-    parser.add_argument("--asr-model", default="base", help="faster-whisper model name or path ('base' = shipped)")
+    parser.add_argument(
+        "--asr-model",
+        default="base",
+        help="speech recognition: 'base' or 'tiny.en' (both shipped), or a faster-whisper model name or path",
+    )
     parser.add_argument("--fps", type=positive, default=2.0, help="video frames per second given to the model")
     parser.add_argument(
         "--context",

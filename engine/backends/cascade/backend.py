@@ -17,6 +17,7 @@ from engine.backends.cascade.grounding import Grounds, sentences, ungrounded
 from engine.backends.cascade.intents import read_intent
 from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
 from engine.backends.cascade.mcq import best, score_options
+from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
 from engine.backends.cascade.options import CascadeOptions
 from engine.backends.cascade.perception import Observation, Perceiver
@@ -172,7 +173,11 @@ class CascadeContext:
         if not window:
             yield prompt.NOTHING_OBSERVED
             return
-        said = evidence_answer(request.query, intent, facts)
+        # things the detector was unsure of are not named (multiple choice weighs them; an answer would assert them)
+        sure = [
+            e for e in window if not isinstance(e.facts, SeenObject) or e.facts.score >= self.options.answer_min_score
+        ]
+        said = evidence_answer(request.query, intent, Facts(sure, request.t, self.options.present_s))
         if intent.long:
             said += timeline(window)
         for i, sentence in enumerate(said):

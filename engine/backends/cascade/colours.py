@@ -28,6 +28,7 @@ _DARK_V = 50  # value below which a pixel is black
 _GREY_S = 45  # saturation below which a pixel is white or gray
 _WHITE_V = 190  # value above which an unsaturated pixel is white
 _BROWN_V = 150  # orange darker than this reads as brown
+_BROWN_S = 110  # orange paler than this reads as brown too (a tabby's fur, wood, tan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def colour_names(hsv: np.ndarray) -> np.ndarray:
     names = np.empty(h.shape, dtype=object)
     for name, low, high in _HUES:
         names[(h >= low) & (h < high)] = name
-    names[(h >= 8) & (h < 20) & (v < _BROWN_V)] = "brown"
+    names[(h >= 8) & (h < 20) & ((v < _BROWN_V) | (s < _BROWN_S))] = "brown"
     grey = s < _GREY_S
     names[grey] = "gray"
     names[grey & (v >= _WHITE_V)] = "white"
