@@ -53,11 +53,20 @@ class WhisperTranscriber:
 
         Decoding is greedy or beam search at temperature 0 only, so the time per utterance stays bounded.
         """
+        return self._transcribe(samples, words=False)[0]
+
+    def transcribe_words(self, samples: np.ndarray) -> tuple[str, float | None]:
+        """The text, and how sure Whisper was of its last word (None without words). Whisper tends to finish a
+        phrase cut off mid-way with a word nobody said ("what colour is the" → "what color is that?"); that word
+        comes out unsure, which the semantic end of turn reads as "not finished"."""
+        return self._transcribe(samples, words=True)
+
+    def _transcribe(self, samples: np.ndarray, *, words: bool) -> tuple[str, float | None]:
         audio = np.asarray(samples)
         if audio.ndim != 1:
             raise ValueError(f"asr expects mono samples (1-D), got shape {audio.shape}")
         if len(audio) < MIN_SAMPLES:
-            return ""
+            return "", None
         segments, _ = self.model.transcribe(
             audio.astype(np.float32, copy=False),
             language=self.options.language,
@@ -65,6 +74,10 @@ class WhisperTranscriber:
             temperature=0.0,
             vad_filter=False,
             condition_on_previous_text=False,
-            without_timestamps=True,
+            without_timestamps=not words,
+            word_timestamps=words,
         )
-        return " ".join(text for segment in segments if (text := segment.text.strip()))
+        segments = list(segments)
+        said = [word for segment in segments for word in (segment.words or ())]
+        text = " ".join(text for segment in segments if (text := segment.text.strip()))
+        return text, (float(said[-1].probability) if said else None)

@@ -2,7 +2,13 @@
 the segmenter; a finished utterance is transcribed (early, at a pause that may end it; in utterance order) and the
 query policy (the gate) decides whether it was said to the assistant. What it hears it emits as events
 (``speech.*``, ``transcript`` / ``transcript.failed``, ``query.ignored``) and tells the session through hooks, as
-livekit/agents' ``AudioRecognition`` does: speech began, voice went on, a turn was said to the assistant."""
+livekit/agents' ``AudioRecognition`` does: speech began, voice went on, a turn was said to the assistant.
+
+Semantic end of turn (``EndOfTurnOptions``): at each pause the words so far are transcribed and judged by the
+turn-end classifier; words that look finished end the turn after ``finished_silence_ms`` of silence, others only after
+``unfinished_silence_ms``. A finished-looking turn the gate would take is handed to the responder at once to answer
+speculatively (``on_speculate``); if the speaker goes on, ``on_resumed`` drops that work. The judgement is held as
+pending work, so a fast replay waits for it and ends each turn exactly where real time would with instant ASR."""
 
 from __future__ import annotations
 
@@ -16,8 +22,8 @@ from engine.echo import EchoGuard
 from engine.events import Event, QueryIgnored, SpeechStarted, SpeechStopped, Transcript, TranscriptFailed
 from engine.gate import GateDecision, QueryPolicy, utterance_features
 from engine.options import SessionOptions
-from engine.segmenter import Onset, Pause, SegmentEvent, SpeechSegmenter, Utterance
-from engine.speech import Transcriber, VoiceDetector
+from engine.segmenter import Onset, Pause, Resumed, SegmentEvent, SpeechSegmenter, Utterance
+from engine.speech import Transcriber, TurnEndDetector, VoiceDetector, WordTranscriber
 from engine.work import Work
 from streams.clock import Clock
 from streams.items import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
@@ -29,6 +35,8 @@ class ListeningHooks:
     on_voiced: Callable[[float, float], None]  # speech that began at the first time went on up to the second
     # a turn (id, text, wall time its speech ended) said to the assistant: the gate's decision, None when committed
     on_query: Callable[[str, str, float, GateDecision | None], None]
+    on_speculate: Callable[[str], None] = lambda text: None  # words that look like a finished turn said to it
+    on_resumed: Callable[[], None] = lambda: None  # the speaker went on: what was speculated on is stale
 
 
 class Listening:
@@ -46,7 +54,9 @@ class Listening:
         error: Callable[[str, str], None],
         new_turn_id: Callable[[], str],
         hooks: ListeningHooks,
+        turn_end: TurnEndDetector | None = None,
     ) -> None:
+        """``turn_end``: judges whether words look finished (semantic end of turn); None: silence alone ends turns."""
         self.context = context
         self.clock = clock
         self.work = work
@@ -58,6 +68,7 @@ class Listening:
         self.error = error
         self.new_turn_id = new_turn_id
         self.hooks = hooks
+        self.turn_end = turn_end
         turns = options().turns
         self.echo = EchoGuard(
             threshold=turns.echo_threshold,
@@ -65,19 +76,31 @@ class Listening:
             keep_s=turns.echo_keep_s,
             span_s=turns.echo_span_s,
         )
-        self._segmenter = SpeechSegmenter(options().vad)
+        self._segmenter = self._new_segmenter()
         self._vad_failing = False
         self._speech_turn: str | None = None  # the turn id of the utterance the VAD is in
         self.speaking_since: float | None = None  # its onset
         self._early: tuple[float, float, asyncio.Future[str]] | None = None  # (start, end, transcript) at a pause
+        self._judged: tuple[float, float, str, GateDecision] | None = None  # the gate's decision on a pause's words
+        self._speculated: tuple[float, float] | None = None  # the pause whose words the responder is answering
         self.asr_chain: asyncio.Task[None] | None = None  # the latest transcription: each waits for the one before
+
+    def _semantic(self) -> bool:
+        return (
+            self.turn_end is not None and self.transcriber is not None and self.options().end_of_turn.mode == "semantic"
+        )
+
+    def _new_segmenter(self) -> SpeechSegmenter:
+        o = self.options()
+        return SpeechSegmenter(o.vad, o.end_of_turn.unfinished_silence_ms if self._semantic() else None)
 
     def reset(self) -> None:
         """Drop the utterance in progress (turn taking changed hands)."""
-        self._segmenter = SpeechSegmenter(self.options().vad)
+        self._segmenter = self._new_segmenter()
         self.speaking_since = None
         self._early = None
         self._speech_turn = None
+        self._drop_speculation()
 
     async def hear(self, batch: list[AudioChunk]) -> None:
         """Voice detection and segmentation of a batch of the stream's audio, and what follows from it."""
@@ -105,6 +128,8 @@ class Listening:
                 self.hooks.on_onset(ev.t)
             elif isinstance(ev, Pause):
                 self._transcribe_early(ev)
+            elif isinstance(ev, Resumed):
+                self._drop_speculation()
             else:
                 self._on_utterance(ev)
         if voiced_until is not None and self.speaking_since is not None:
@@ -137,12 +162,58 @@ class Listening:
             await asyncio.shield(self.asr_chain)
 
     def _transcribe_early(self, pause: Pause) -> None:
-        """Start transcribing at a pause in speech; the utterance, if it ends there, uses the result."""
+        """Start transcribing at a pause in speech; the utterance, if it ends there, uses the result. With a semantic
+        end of turn the words are judged as soon as they are in (held as pending work)."""
         if self.transcriber is None:
             return
-        future = self.work.thread("asr", self.transcriber.transcribe, pause.samples)
+        semantic = self._semantic()
+        if semantic and isinstance(self.transcriber, WordTranscriber):
+            words = self.work.thread("asr", self.transcriber.transcribe_words, pause.samples)
+            future: asyncio.Future[str] = asyncio.ensure_future(_text_of(words))
+        else:
+            future = self.work.thread("asr", self.transcriber.transcribe, pause.samples)
+            words = None
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a discarded guess may fail unseen
         self._early = (pause.start, pause.end, future)
+        if semantic:
+            self.work.spawn(self._judge(pause, future, words), "turn-end", self.work.hold())
+
+    async def _judge(
+        self,
+        pause: Pause,
+        transcript: asyncio.Future[str],
+        words: asyncio.Future[tuple[str, float | None]] | None,
+    ) -> None:
+        """Set the silence that ends this pause's utterance from whether its words look finished (and the
+        recogniser was sure of the last one); speculate on words that look finished and that the gate takes."""
+        try:
+            text = str(await asyncio.shield(transcript)).strip()
+            sure = (await asyncio.shield(words))[1] if words is not None else None
+        except Exception:
+            return  # the utterance, if it ends here, transcribes again and reports the failure
+        eot = self.options().end_of_turn
+        assert self.turn_end is not None
+        finished = self.turn_end.finished(text) >= eot.threshold and (sure is None or sure >= eot.sure_last_word)
+        wait = eot.finished_silence_ms if finished else eot.unfinished_silence_ms
+        if not self._segmenter.settle(pause.end, wait) or not finished or not eot.speculate:
+            return
+        utt = Utterance(start=pause.start, end=pause.end, samples=pause.samples)
+        try:
+            decision = await self.work.thread("asr", self._decide, text, utt)
+        except Exception:
+            return  # decided again, and reported, when the utterance ends
+        if self._early is None or self._early[:2] != (pause.start, pause.end):
+            return  # the speaker went on meanwhile
+        self._judged = (pause.start, pause.end, text, decision)
+        if decision.accepted:
+            self._speculated = (pause.start, pause.end)
+            self.hooks.on_speculate(text)
+
+    def _drop_speculation(self) -> None:
+        self._judged = None
+        if self._speculated is not None:
+            self._speculated = None
+            self.hooks.on_resumed()
 
     async def _transcript_of(self, utt: Utterance) -> str:
         early, self._early = self._early, None
@@ -154,6 +225,9 @@ class Listening:
         return str(await self.work.thread("asr", self.transcriber.transcribe, utt.samples))  # type: ignore[union-attr]
 
     def _on_utterance(self, utt: Utterance) -> None:
+        if self._speculated is not None and self._speculated != (utt.start, utt.end):
+            self._drop_speculation()
+        self._speculated = None
         self.speaking_since = None
         turn_id, self._speech_turn = self._speech_turn or self.new_turn_id(), None
         self.emit(SpeechStopped(t=utt.end, turn_id=turn_id, start=utt.start, duration=round(utt.duration, 3)))
@@ -219,8 +293,12 @@ class Listening:
                         )
                     )
                 return
+            judged, self._judged = self._judged, None
             try:
-                decision = await self.work.thread("asr", self._decide, text, utt)
+                if judged is not None and judged[:3] == (utt.start, utt.end, text):
+                    decision = judged[3]  # decided on the same words at the pause
+                else:
+                    decision = await self.work.thread("asr", self._decide, text, utt)
             except Exception as exc:
                 self.error("gate", f"deciding whether '{text}' is a query failed: {type(exc).__name__}: {exc}")
                 self.emit(
@@ -255,3 +333,7 @@ class Listening:
             utt.samples, start=utt.start, end=utt.end, playback=self.echo.playback_intervals()
         )
         return self.policy.decide(text, start=utt.start, end=utt.end, features=features)
+
+
+async def _text_of(words: asyncio.Future[tuple[str, float | None]]) -> str:
+    return (await words)[0]

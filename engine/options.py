@@ -14,10 +14,33 @@ class VadOptions:
     threshold: float = 0.5  # speech probability that starts speech
     neg_threshold: float = 0.35  # probability below which a chunk counts as silence (hysteresis)
     min_speech_ms: int = 250  # shorter bursts are discarded as noise
-    min_silence_ms: int = 500  # silence that ends an utterance
+    min_silence_ms: int = 500  # silence that ends an utterance (EndOfTurnOptions mode "silence", or no ASR)
     early_asr_ms: int = 150  # silence after which the utterance so far is transcribed speculatively (0 = off)
     pre_roll_ms: int = 300  # audio kept from before the onset and given to ASR
     max_utterance_s: float = 30.0  # an utterance is cut here and transcribed
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfTurnOptions:
+    """How long the silence after speech must last before the turn is over, and answering ahead of that."""
+
+    mode: str = "semantic"  # semantic: the wait depends on whether the words so far look finished; silence: fixed
+    finished_silence_ms: int = 300  # silence that ends a turn whose words look finished ("what colour is the car?")
+    unfinished_silence_ms: int = 1500  # silence that ends one whose words don't ("what colour is the…"), or unheard
+    threshold: float = 0.5  # probability of "finished" from the turn-end classifier at which the words count as such
+    sure_last_word: float = 0.75  # the recogniser's probability of the last word below which the words are unfinished
+    speculate: bool = True  # start answering a finished-looking turn while its silence runs; dropped if speech goes on
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("semantic", "silence"):
+            raise ValueError(f"end_of_turn mode must be 'semantic' or 'silence', got {self.mode!r}")
+        if not 0 < self.finished_silence_ms <= self.unfinished_silence_ms:
+            raise ValueError(
+                f"end_of_turn needs 0 < finished_silence_ms <= unfinished_silence_ms, got {self.finished_silence_ms} "
+                f"and {self.unfinished_silence_ms}"
+            )
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"end_of_turn threshold must be in (0, 1), got {self.threshold}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +116,8 @@ class ProactiveOptions:
 
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
-    vad: VadOptions = field(default_factory=VadOptions)  # voice detection and end of turn
+    vad: VadOptions = field(default_factory=VadOptions)  # voice detection, and the end of turn in silence mode
+    end_of_turn: EndOfTurnOptions = field(default_factory=EndOfTurnOptions)  # semantic end of turn, speculation
     asr: AsrOptions = field(default_factory=AsrOptions)  # speech recognition
     ingest: IngestOptions = field(default_factory=IngestOptions)  # frame rate and queues
     response: ResponseOptions = field(default_factory=ResponseOptions)  # answers

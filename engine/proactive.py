@@ -57,3 +57,8 @@ def parse_instruction(text: str) -> Instruction | None:
 
 def parse_cancel(text: str) -> bool:
     return bool(_CANCEL.match(text.strip()))
+
+
+def is_standing(text: str) -> bool:
+    """Whether ``text`` sets or cancels standing instructions (the engine replies to it, not the model)."""
+    return parse_cancel(text) or parse_instruction(text) is not None

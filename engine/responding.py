@@ -4,7 +4,13 @@ answered at once, together with every turn still waiting, or kept waiting for ``
 flight at a time: a new answer cuts it, speech pauses it (barge-in), and it resumes when no query follows within
 ``TurnOptions.false_interruption_timeout_s`` or is cancelled once the speech lasts ``interrupt_after_s``. A response
 streams the backend's answer (or the engine's own reply to a standing instruction) in the ``answer`` thread, and its
-end adds both sides to the dialogue ``History`` and its time to first token to the session's metrics."""
+end adds both sides to the dialogue ``History`` and its time to first token to the session's metrics.
+
+Speculation: when listening hears words that look like a finished turn said to the assistant, the backend starts
+answering them before the turn's silence is over, silently (no event, nothing held as pending work). If the turn
+ends with those words and they are answered on their own, that response is adopted: ``response.started`` and what was
+decoded so far come out at once. Otherwise (the speaker went on, other words, a typed question, a standing
+instruction) it is cancelled and nothing of it is ever shown or spoken."""
 
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from engine.events import (
 )
 from engine.gate import GateDecision
 from engine.options import SessionOptions
+from engine.proactive import is_standing
 from engine.session_metrics import SessionMetrics
 from engine.work import Held, Work
 from streams.clock import Clock
@@ -79,6 +86,7 @@ class _Response:
     held: list[str] = field(default_factory=list)  # pieces decoded while paused
     unpaused: asyncio.Event = field(default_factory=asyncio.Event)
     instructions: str | None = None  # this response's own instructions (None: the session's)
+    speculative: bool = False  # decoding ahead of the turn's end: nothing is emitted until it is adopted
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,7 @@ class Responder:
         self.error = error
         self._response: _Response | None = None
         self._waiting: list[_Waiting] = []  # accepted turns to be answered together by the next response
+        self._speculation: _Response | None = None  # answering words whose turn has not ended yet
 
     # ------------------------------------------------------------------ turns from listening
     def on_spoken_query(self, turn_id: str, text: str, ended_wall: float, decision: GateDecision | None) -> None:
@@ -140,6 +149,56 @@ class Responder:
             respond=turns.auto_response,
             interrupt=turns.barge_in,
         )
+
+    # ------------------------------------------------------------------ speculation
+    def speculate(self, text: str) -> None:
+        """Listening heard words that look like a finished turn said to the assistant: start answering them now,
+        unless this turn would not simply be answered (answers wait for the client, a response is in flight, turns
+        wait, or the words set or cancel standing instructions)."""
+        self.drop_speculation()
+        turns = self.options().turns
+        if not turns.auto_response or turns.manual_turns or self._response is not None or self._waiting:
+            return
+        if is_standing(text):
+            return
+        response = _Response(
+            response_id="",
+            query_id="",
+            query=text,
+            t=self.clock.now(),
+            turn_end_wall=0.0,
+            accepted_wall=0.0,
+            token=CancelToken(),
+            speculative=True,
+        )
+        self._speculation = response
+        response.task = self.work.spawn(self._respond(response, None), "speculation")
+
+    def drop_speculation(self) -> None:
+        """The words speculated on will not be this turn's: stop that work; nothing of it was emitted."""
+        response, self._speculation = self._speculation, None
+        if response is not None:
+            response.token.cancel("speculation dropped")
+            if response.task is not None:
+                response.task.cancel()
+
+    def _adopt(self, response: _Response, turn: _Waiting) -> None:
+        """The turn ended with the words speculated on: the response comes out as if started now."""
+        response.response_id = f"r{next(self.ids)}"
+        response.query_id = turn.query_id
+        response.turn_end_wall = turn.turn_end_wall
+        response.accepted_wall = time.monotonic()
+        self._response = response
+        if response.task is not None and not response.task.done():
+            held = self.work.hold()  # pending work from now on, like any response decoding
+            response.task.add_done_callback(lambda _: held.release())
+        self._started(response)
+        response.speculative = False
+        if response.held and response.paused_at is None:
+            self._deliver(response, "".join(response.held))
+            response.held.clear()
+        if response.paused_at is None:
+            response.unpaused.set()
 
     # ------------------------------------------------------------------ barge-in
     def on_onset(self, t: float) -> None:
@@ -293,6 +352,20 @@ class Responder:
             return False
         waiting, self._waiting = self._waiting, []
         last = waiting[-1]
+        speculated, self._speculation = self._speculation, None
+        if (
+            speculated is not None
+            and self._response is None
+            and len(waiting) == 1
+            and last.reply is None
+            and instructions is None
+            and last.text == speculated.query
+        ):
+            self._adopt(speculated, last)
+            return True
+        if speculated is not None:
+            self._speculation = speculated
+            self.drop_speculation()
         if self._response is not None:
             self.cancel("interrupted", f"new query {last.query_id}")
         query = "\n".join(turn.text for turn in waiting)
@@ -315,6 +388,7 @@ class Responder:
 
     def cancel(self, status: str, reason: str) -> bool:
         """End the response in flight with ``status`` (``cancelled`` or ``interrupted``); False when none."""
+        self.drop_speculation()
         response = self._response
         if response is None:
             return False
@@ -353,8 +427,16 @@ class Responder:
             )
         )
 
-    async def _respond(self, response: _Response, decoding: Held, reply: str | None = None) -> None:
-        """Stream the backend's answer to the response's query, or ``reply`` when the engine answers itself."""
+    def _started(self, response: _Response) -> None:
+        self.emit(
+            ResponseStarted(
+                t=self.clock.now(), response_id=response.response_id, query_id=response.query_id, query=response.query
+            )
+        )
+
+    async def _respond(self, response: _Response, decoding: Held | None, reply: str | None = None) -> None:
+        """Stream the backend's answer to the response's query, or ``reply`` when the engine answers itself;
+        ``decoding``: this response as pending work (None for a speculation)."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[object] = asyncio.Queue()
         done = object()
@@ -381,18 +463,16 @@ class Responder:
             except Exception as exc:
                 loop.call_soon_threadsafe(pieces.put_nowait, exc)
 
-        self.emit(
-            ResponseStarted(
-                t=self.clock.now(), response_id=response.response_id, query_id=response.query_id, query=response.query
-            )
-        )
-        # ``decoding``: this response is pending work while it decodes
+        if not response.speculative:
+            self._started(response)
         self.work.submit("answer", decode)
         while True:
             piece = await pieces.get()
             if piece is done:
                 break
             if isinstance(piece, Exception):
+                if response.speculative:
+                    return  # answered again, and the failure reported, if the turn ends with these words
                 self.error("backend", f"answering failed: {type(piece).__name__}: {piece}")
                 if self._response is response:
                     self._response = None
@@ -401,13 +481,14 @@ class Responder:
             text = str(piece)
             if not text:
                 continue
-            if response.paused_at is not None:
+            if response.paused_at is not None or response.speculative:
                 response.held.append(text)
             else:
                 self._deliver(response, text)
-        if response.paused_at is not None:
-            # decoded completely while paused: wait (not as pending work) for resume or interruption
-            decoding.release()
+        if response.paused_at is not None or response.speculative:
+            # decoded completely while paused or ahead of its turn: wait (not as pending work) to go on or be cut
+            if decoding is not None:
+                decoding.release()
             await response.unpaused.wait()
         if self._response is response:
             self._response = None

@@ -15,7 +15,7 @@ from engine.backends.registry import capabilities, get_backend
 from engine.gate import QueryPolicy
 from engine.options import AsrOptions, GateOptions, SessionOptions
 from engine.session import Session
-from engine.speech import Transcriber, VoiceDetector
+from engine.speech import Transcriber, TurnEndDetector, VoiceDetector
 from streams.clock import Clock
 
 _speech_lock = threading.Lock()
@@ -63,6 +63,13 @@ def load_transcriber(options: AsrOptions) -> Transcriber:
 _policies: dict[tuple[str, GateOptions], QueryPolicy] = {}
 
 
+def load_turn_end() -> TurnEndDetector:
+    """The semantic end-of-turn classifier (weights shipped in the package; loads in microseconds)."""
+    from engine.turn_end import TurnEndClassifier
+
+    return TurnEndClassifier()
+
+
 def load_policy(mode: str, options: GateOptions) -> QueryPolicy:
     """The shared query policy for a gate mode (the learned gate's models load once per process)."""
     from engine.gate_policies import LearnedGate, make_policy
@@ -87,11 +94,13 @@ async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | 
     """Load (or reuse) the models for ``config`` in worker threads and return a new session."""
     backend = await asyncio.to_thread(get_backend, config.backend, model=config.model, device=config.device)
     context = await asyncio.to_thread(backend.open_context, config.stream_options())
-    vad = transcriber = None
+    vad = transcriber = turn_end = None
     policy = config.policy
     if config.speech:
         vad = await asyncio.to_thread(load_vad)
         transcriber = await asyncio.to_thread(load_transcriber, config.options.asr)
+        if config.options.end_of_turn.mode == "semantic":
+            turn_end = load_turn_end()
         if policy is None and config.options.gate_mode == "model":
             from engine.gate_policies import ModelJudge
 
@@ -110,6 +119,7 @@ async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | 
         vad=vad,
         transcriber=transcriber,
         policy=policy,
+        turn_end=turn_end,
         session_id=session_id,
         **kwargs,
     )

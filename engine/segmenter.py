@@ -5,7 +5,9 @@ Hysteresis: speech starts when p >= ``threshold`` and only counts as silence onc
 utterance ends after ``min_silence_ms`` of silence. Audio from ``pre_roll_ms`` before the onset is kept so the
 first phoneme reaches ASR. Bursts shorter than ``min_speech_ms`` end as ``Utterance(too_short=True)``. After
 ``early_asr_ms`` of silence a ``Pause`` hands out the utterance so far, so transcription can start before the
-utterance is declared over.
+utterance is declared over; if voice comes back after a ``Pause``, ``Resumed`` says so. The silence that ends an
+utterance is ``wait_ms`` (``min_silence_ms`` unless given) until ``settle`` sets it for the pause in progress: a
+semantic end of turn waits less after words that look finished and more after words that do not.
 """
 
 from __future__ import annotations
@@ -46,13 +48,22 @@ class Utterance:
         return self.end - self.start
 
 
-SegmentEvent = Onset | Pause | Utterance
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """Voice came back at ``t`` after a ``Pause``: the utterance goes on, and what was judged of it so far is stale."""
+
+    t: float
+
+
+SegmentEvent = Onset | Pause | Resumed | Utterance
 
 
 class SpeechSegmenter:
-    def __init__(self, options: VadOptions | None = None) -> None:
+    def __init__(self, options: VadOptions | None = None, wait_ms: int | None = None) -> None:
         self.options = options or VadOptions()
         o = self.options
+        self.wait_ms = o.min_silence_ms if wait_ms is None else wait_ms  # the silence that ends an utterance
+        self._wait_ms = self.wait_ms  # for the pause in progress (``settle``)
         self._pre_roll: deque[np.ndarray] = deque(maxlen=max(1, round(o.pre_roll_ms / 32)))
         self._speech: list[np.ndarray] = []
         self._start: float | None = None
@@ -81,13 +92,17 @@ class SpeechSegmenter:
             self._pre_roll.append(window)
             return []
         self._speech.append(window)
+        out: list[SegmentEvent] = []
         if prob < o.neg_threshold:
             self._silence_s += end - t
         else:
             self._silence_s = 0.0
             self._last_voiced_end = end
-            self._paused = False
-        if self._silence_s * 1000 >= o.min_silence_ms:
+            self._wait_ms = self.wait_ms
+            if self._paused:
+                self._paused = False
+                out.append(Resumed(t))
+        if self._silence_s * 1000 >= self._wait_ms:
             return [self._finish()]
         early = o.early_asr_ms and self._silence_s * 1000 >= o.early_asr_ms and not self._paused
         if early and (self._last_voiced_end - self._start) * 1000 >= o.min_speech_ms:
@@ -95,8 +110,16 @@ class SpeechSegmenter:
             return [Pause(start=self._start, end=self._last_voiced_end, samples=self._cut())]
         if end - self._start >= o.max_utterance_s:
             self._last_voiced_end = end
-            return [self._finish()]
-        return []
+            return [*out, self._finish()]
+        return out
+
+    def settle(self, end: float, wait_ms: int) -> bool:
+        """The silence that ends the utterance if it ends at ``end`` (the pause judged): ``wait_ms``. Nothing changes
+        when voice came back since; returns whether it applied."""
+        if self._start is None or self._last_voiced_end != end:
+            return False
+        self._wait_ms = wait_ms
+        return True
 
     def flush(self) -> list[SegmentEvent]:
         """End of stream: close an utterance in progress."""
@@ -114,6 +137,7 @@ class SpeechSegmenter:
         start, end = self._start, self._last_voiced_end
         samples = self._cut()
         self._paused = False
+        self._wait_ms = self.wait_ms
         too_short = (end - start) * 1000 < self.options.min_speech_ms
         self._start = None
         self._speech = []

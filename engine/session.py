@@ -35,7 +35,7 @@ from engine.options import ResponseOptions, SessionOptions, TurnOptions
 from engine.proactive import Instruction
 from engine.responding import History, Responder
 from engine.session_metrics import SessionMetrics
-from engine.speech import Transcriber, VoiceDetector
+from engine.speech import Transcriber, TurnEndDetector, VoiceDetector
 from engine.standing import StandingInstructions
 from engine.work import Work
 from streams.clock import Clock
@@ -54,6 +54,7 @@ class Session:
         vad: VoiceDetector | None = None,
         transcriber: Transcriber | None = None,
         policy: QueryPolicy | None = None,
+        turn_end: TurnEndDetector | None = None,
         session_id: str | None = None,
     ) -> None:
         self.context = context
@@ -110,7 +111,10 @@ class Session:
                 on_onset=self._responder.on_onset,
                 on_voiced=self._responder.on_voiced,
                 on_query=self._responder.on_spoken_query,
+                on_speculate=self._responder.speculate,
+                on_resumed=self._responder.drop_speculation,
             ),
+            turn_end=turn_end,
         )
         self._manual = ManualTurns(
             options=lambda: self.options, listening=self._listening, error=self._error, new_turn_id=self._new_turn_id
