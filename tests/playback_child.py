@@ -45,7 +45,8 @@ async def run() -> dict[str, Any]:
             out["first_delta"] = time.monotonic()
             out["answer"] = event.text
             await asyncio.sleep(USER_SPEAKS_AFTER_S)  # the user listens for a moment, then talks over the answer
-            said = np.concatenate([speak("Stop, wait a moment please."), np.zeros(16_000, np.float32)])
+            # the microphone goes on after the words: long enough for any end of turn (semantic: at most 1.5 s)
+            said = np.concatenate([speak("Stop, wait a moment please."), np.zeros(2 * 16_000, np.float32)])
             pcm = np.clip(said * 32767, -32768, 32767).astype("<i2")
             out["user_speaks"] = time.monotonic()
             await bridge._on_message("dev1", "audio", pcm.tobytes())

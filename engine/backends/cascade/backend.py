@@ -184,7 +184,8 @@ class CascadeContext:
             if cancel.cancelled:
                 return
             yield sentence if i == 0 else f" {sentence}"
-        if not (intent.long or intent.kind == "notes") or cancel.cancelled:
+        # the LM goes on for a long or unusual request, and where the client's instructions ask for a manner of answer
+        if not (intent.long or intent.kind == "notes" or request.instructions.strip()) or cancel.cancelled:
             return
         evidence = self.log.retrieve(request.query, request.t, request.context_seconds, self.options.evidence_limit)
         messages = prompt.open_question(
