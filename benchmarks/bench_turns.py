@@ -105,14 +105,13 @@ def eot(args: argparse.Namespace) -> dict:
         for n, (q, voice, speed, pause) in enumerate(cases()):
             head, tail = (say(part, voice, speed) for part in SPLIT[q])
             resume = 1.0 + len(head) / RATE + pause
-            end = resume + len(tail) / RATE
-            audio = place(end + 2.5, [(1.0, head), (resume, tail)])
+            audio = place(resume + len(tail) / RATE + 2.5, [(1.0, head), (resume, tail)])
             clip = write_media(Path(folder) / f"q{n}.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2, 1.0, audio=audio)
             events = asyncio.run(_replay(clip, config))
             turns = {e.turn_id: e for e in events if isinstance(e, SpeechStopped)}
             accepted = [e for e in events if isinstance(e, QueryAccepted) and e.turn_id in turns]
             too_soon = [e for e in accepted if turns[e.turn_id].start + turns[e.turn_id].duration < resume - 0.05]
-            whole = [e for e in accepted if turns[e.turn_id].start + turns[e.turn_id].duration >= end - 0.3]
+            whole = [e for e in accepted if turns[e.turn_id].start + turns[e.turn_id].duration > resume + 0.2]
             early += bool(too_soon)
             missed += not whole
             rows.append(

@@ -63,11 +63,20 @@ def load_transcriber(options: AsrOptions) -> Transcriber:
 _policies: dict[tuple[str, GateOptions], QueryPolicy] = {}
 
 
-def load_turn_end() -> TurnEndDetector:
-    """The semantic end-of-turn classifier (weights shipped in the package; loads in microseconds)."""
-    from engine.turn_end import TurnEndClassifier
+_turn_end: TurnEndDetector | None = None
 
-    return TurnEndClassifier()
+
+def load_turn_end() -> TurnEndDetector:
+    """The semantic end-of-turn model, loaded once per process (SmolLM2-135M from the shipped GGUF)."""
+    global _turn_end
+    from engine.turn_end import TurnEndModel
+
+    with _speech_lock:
+        if _turn_end is None:
+            model = TurnEndModel()
+            model.load()
+            _turn_end = model
+        return _turn_end
 
 
 def load_policy(mode: str, options: GateOptions) -> QueryPolicy:
@@ -100,7 +109,7 @@ async def open_session(config: EngineConfig, clock: Clock, *, session_id: str | 
         vad = await asyncio.to_thread(load_vad)
         transcriber = await asyncio.to_thread(load_transcriber, config.options.asr)
         if config.options.end_of_turn.mode == "semantic":
-            turn_end = load_turn_end()
+            turn_end = await asyncio.to_thread(load_turn_end)
         if policy is None and config.options.gate_mode == "model":
             from engine.gate_policies import ModelJudge
 

@@ -1,7 +1,7 @@
 """Protocols of the audio front end's models, so the session can be tested with scripted ones.
 
 The real implementations are ``engine.vad.SileroVad``, ``engine.asr.WhisperTranscriber`` and
-``engine.turn_end.TurnEndClassifier``.
+``engine.turn_end.TurnEndModel``.
 """
 
 from __future__ import annotations

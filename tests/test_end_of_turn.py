@@ -1,5 +1,5 @@
 """Semantic end of turn and speculative answering, as timelines (fast replay, scripted VAD and transcripts, the real
-turn-end classifier), then end to end with real speech through Silero VAD and Whisper."""
+turn-end model), then end to end with real speech through Silero VAD and Whisper."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from engine.events import QueryAccepted, ResponseDelta, ResponseDone, ResponseStarted, SpeechStopped, Transcript
 from engine.options import EndOfTurnOptions, SessionOptions
 from engine.session import Session
-from engine.turn_end import TurnEndClassifier
+from engine.runtime import load_turn_end
 from streams.clock import ReplayClock
 from tests.fakes import ScriptedBackendContext, ScriptedTranscriber, ScriptedVad
 from tests.timeline import audio_timeline, run_collect
@@ -22,15 +22,15 @@ def session(texts: list[str], ctx: ScriptedBackendContext | None = None, **end_o
         options=SessionOptions(end_of_turn=EndOfTurnOptions(**end_of_turn)),  # type: ignore[arg-type]
         vad=ScriptedVad(),
         transcriber=ScriptedTranscriber(texts),
-        turn_end=TurnEndClassifier(),
+        turn_end=load_turn_end(),
     )
 
 
-def test_the_classifier_tells_finished_words_from_unfinished_ones() -> None:
-    judge = TurnEndClassifier()
+def test_the_model_tells_finished_words_from_unfinished_ones() -> None:
+    judge = load_turn_end()
     for finished in ("What colour is the car on the left?", "How many people are there?", "Say hello."):
         assert judge.finished(finished) > 0.5, finished
-    for unfinished in ("What colour is the", "What colour is the...", "Tell me when a", "How many people are in"):
+    for unfinished in ("What colour is the", "What colour is the...", "Tell me when a", "How many people are in?"):
         assert judge.finished(unfinished) < 0.5, unfinished
     assert judge.finished("") == 0.0
 

@@ -168,6 +168,17 @@ class LocalLM:
             self._prompt_ids, self._prompt_cache = ids[0].clone(), copy.deepcopy(cache)
         return logits, cache
 
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """The tokens that end a reply (end of turn, end of text)."""
+        return frozenset(self._stop_ids)
+
+    def next_token_probabilities(self, text: str) -> torch.Tensor:
+        """The probability of every token coming right after ``text`` (plain text, taken as it is)."""
+        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
+        logits, _ = self._forward(ids, None, last_only=True)
+        return torch.softmax(logits[-1].float(), dim=-1)
+
     def warm(self, messages: Sequence[Message]) -> None:
         """Run a prompt once so that later prompts sharing its beginning (system text, examples) start faster."""
         self._prefill(self.encode(messages))
