@@ -5,10 +5,11 @@ query policy (the gate) decides whether it was said to the assistant. What it he
 livekit/agents' ``AudioRecognition`` does: speech began, voice went on, a turn was said to the assistant.
 
 Semantic end of turn (``EndOfTurnOptions``): at each pause the words so far are transcribed and judged by the
-turn-end model (SmolLM2); words that look finished end the turn after ``finished_silence_ms`` of silence, others only after
-``unfinished_silence_ms``. A finished-looking turn the gate would take is handed to the responder at once to answer
-speculatively (``on_speculate``); if the speaker goes on, ``on_resumed`` drops that work. The judgement is held as
-pending work, so a fast replay waits for it and ends each turn exactly where real time would with instant ASR."""
+turn-end model (SmolLM2); words that look finished end the turn after ``finished_silence_ms`` of silence, others
+only after ``unfinished_silence_ms``. A finished-looking turn the gate would take is handed to the responder at once
+to answer speculatively (``on_speculate``); if the speaker goes on, ``on_resumed`` drops that work. The judgement is
+held as pending work, so a fast replay waits for it and ends each turn exactly where real time would with instant
+ASR."""
 
 from __future__ import annotations
 

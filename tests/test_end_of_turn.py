@@ -8,8 +8,8 @@ import pytest
 
 from engine.events import QueryAccepted, ResponseDelta, ResponseDone, ResponseStarted, SpeechStopped, Transcript
 from engine.options import EndOfTurnOptions, SessionOptions
-from engine.session import Session
 from engine.runtime import load_turn_end
+from engine.session import Session
 from streams.clock import ReplayClock
 from tests.fakes import ScriptedBackendContext, ScriptedTranscriber, ScriptedVad
 from tests.timeline import audio_timeline, run_collect
