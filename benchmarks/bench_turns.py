@@ -65,14 +65,18 @@ RATE = 16_000
 
 
 def say(text: str, voice: str, speed: float) -> np.ndarray:
-    """16 kHz float32 speech of ``text`` by espeak-ng (``speed`` words/min) or the Piper voice (``speed`` rate)."""
+    """16 kHz float32 speech of ``text`` by espeak-ng (``speed`` words/min) or the Piper voice (``speed`` rate), with
+    the silence the synthesiser puts before and after it cut off (so a pause placed between two parts is exact)."""
     if voice == "espeak":
-        return speak(text, words_per_minute=int(speed))
-    piper, problem = open_voice(SpeechOptions(engine="piper", speed=speed))
-    if problem is not None:
-        raise RuntimeError(problem)
-    pcm = np.concatenate(list(piper.stream(text, lambda: False))).astype(np.float32) / 32768.0
-    return resample(pcm, piper.sample_rate, RATE)
+        audio = speak(text, words_per_minute=int(speed))
+    else:
+        piper, problem = open_voice(SpeechOptions(engine="piper", speed=speed))
+        if problem is not None:
+            raise RuntimeError(problem)
+        pcm = np.concatenate(list(piper.stream(text, lambda: False))).astype(np.float32) / 32768.0
+        audio = resample(pcm, piper.sample_rate, RATE)
+    loud = np.flatnonzero(np.abs(audio) > 0.02)
+    return audio[loud[0] : loud[-1] + 1] if len(loud) else audio
 
 
 def cases() -> Iterator[tuple[int, str, float, float]]:

@@ -194,10 +194,11 @@ class Listening:
             return  # the utterance, if it ends here, transcribes again and reports the failure
         eot = self.options().end_of_turn
         assert self.turn_end is not None
-        judged = text
-        if sure is not None and sure < eot.sure_last_word:
-            judged = text.rsplit(maxsplit=1)[0] if " " in text else ""  # the last word may be Whisper's invention
-        finished = self.turn_end.finished(judged) >= eot.threshold
+        finished = self.turn_end.finished(text) >= eot.threshold
+        if finished and sure is not None and sure < eot.sure_last_word:
+            # the last word may be Whisper's invention: the words before it must look finished too
+            before = text.rsplit(maxsplit=1)[0] if " " in text else ""
+            finished = self.turn_end.finished(before) >= eot.threshold
         wait = eot.finished_silence_ms if finished else eot.unfinished_silence_ms
         if not self._segmenter.settle(pause.end, wait) or not finished or not eot.speculate:
             return
