@@ -36,16 +36,17 @@ from streams.audio import AudioFileSource
 from streams.clock import ReplayClock
 from streams.synth import place, resample, speak, write_media
 
-# Each question cut where a speaker may stop to think: after an article, a preposition, a conjunction or a verb.
+# Each question cut where a speaker may stop to think and where what was said so far is not yet a question of its
+# own: after an article, a preposition, a conjunction or a verb.
 SPLIT = [
     ("What colour is the", "car on the left?"),
     ("How many people are", "standing near the door?"),
     ("Tell me when a", "red bus appears."),
     ("What is written on the", "sign above the shop?"),
-    ("Is there a dog", "in the garden?"),
+    ("Is there a dog in the", "garden?"),
     ("Can you read the", "text at the bottom?"),
     ("Where did the man", "put his keys?"),
-    ("What was shown just before", "the rocket?"),
+    ("What was shown just before the", "rocket?"),
     ("Which side of the screen is", "the cat on?"),
     ("Describe what the woman", "is holding."),
     ("What did the announcer say about", "the next train?"),
