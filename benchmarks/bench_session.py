@@ -128,7 +128,8 @@ def _after_speech(stops: list[SpeechStopped], times: dict[str, float]) -> list[f
 
 
 def latency(args: argparse.Namespace) -> dict:
-    options = SessionOptions(asr=AsrOptions(model=args.asr_model), end_of_turn=EndOfTurnOptions(mode=args.end_of_turn))
+    eot = EndOfTurnOptions(mode=args.end_of_turn, check_last_word=args.check_last_word)
+    options = SessionOptions(asr=AsrOptions(model=args.asr_model), end_of_turn=eot)
     with tempfile.TemporaryDirectory() as tmp:
         seconds = 6.0 + args.questions * args.spacing
         path, _ = make_clip(Path(tmp), seconds, args.spacing)
@@ -149,6 +150,7 @@ def latency(args: argparse.Namespace) -> dict:
         "backend": args.backend,
         "asr_model": args.asr_model,
         "end_of_turn": args.end_of_turn,
+        "check_last_word": args.check_last_word,
         "questions": len(dones),
         "speech_end_to_first_token_ms": [round(v, 1) for v in to_token],
         "speech_end_to_first_token_ms_median": round(statistics.median(to_token), 1),
@@ -195,6 +197,7 @@ def main() -> None:
     p.add_argument("--asr-model", default="base", help="base | tiny.en")
     p.add_argument("--end-of-turn", choices=["semantic", "silence"], default="semantic")
     p.add_argument("--speak", action="store_true", help="speak the answers and time the first audio too")
+    p.add_argument("--check-last-word", action="store_true", help="semantic end of turn reads Whisper's word sureness")
     p = sub.add_parser("ingest")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--pace", choices=["realtime", "fast"], default="realtime")

@@ -103,7 +103,8 @@ async def _replay(clip: Path, config: EngineConfig) -> list[Event]:
 
 
 def eot(args: argparse.Namespace) -> dict:
-    options = SessionOptions(asr=AsrOptions(model=args.asr_model), end_of_turn=EndOfTurnOptions(mode=args.mode))
+    eot_options = EndOfTurnOptions(mode=args.mode, check_last_word=args.check_last_word)
+    options = SessionOptions(asr=AsrOptions(model=args.asr_model), end_of_turn=eot_options)
     config = EngineConfig(backend="cascade", speech=True, options=options, policy=AnswerEverything())
     early, missed, rows = 0, 0, []
     with tempfile.TemporaryDirectory() as folder:
@@ -134,6 +135,7 @@ def eot(args: argparse.Namespace) -> dict:
         "benchmark": "false end of turn",
         "mode": args.mode,
         "asr_model": args.asr_model,
+        "check_last_word": args.check_last_word,
         "utterances": total,
         "answered_too_soon": early,
         "answered_too_soon_pct": round(100 * early / total, 1),
@@ -189,6 +191,7 @@ def main() -> None:
     p = sub.add_parser("eot")
     p.add_argument("--mode", choices=["semantic", "silence"], default="semantic")
     p.add_argument("--asr-model", default="base")
+    p.add_argument("--check-last-word", action="store_true", help="Whisper's sureness of the last word (slower)")
     p = sub.add_parser("wer")
     for p in sub.choices.values():
         p.add_argument("--json", type=Path)

@@ -168,7 +168,7 @@ class Listening:
         if self.transcriber is None:
             return
         semantic = self._semantic()
-        if semantic and isinstance(self.transcriber, WordTranscriber):
+        if semantic and self.options().end_of_turn.check_last_word and isinstance(self.transcriber, WordTranscriber):
             words = self.work.thread("asr", self.transcriber.transcribe_words, pause.samples)
             future: asyncio.Future[str] = asyncio.ensure_future(_text_of(words))
         else:

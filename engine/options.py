@@ -28,6 +28,7 @@ class EndOfTurnOptions:
     finished_silence_ms: int = 300  # silence that ends a turn whose words look finished ("what colour is the car?")
     unfinished_silence_ms: int = 1500  # silence that ends one whose words don't ("what colour is the…"), or unheard
     threshold: float = 0.5  # the turn-end model's "finished" odds at which the words count as finished
+    check_last_word: bool = False  # ask Whisper how sure it is of the last word (word timestamps: slower ASR)
     sure_last_word: float = 0.75  # below this sureness of the last word, the words before it must look finished too
     speculate: bool = True  # start answering a finished-looking turn while its silence runs; dropped if speech goes on
 

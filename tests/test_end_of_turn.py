@@ -121,7 +121,10 @@ async def test_real_speech_with_a_pause_mid_question_is_one_turn() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         clip = write_media(Path(folder) / "speech.mp4", [np.zeros((64, 64, 3), np.uint8)] * 2, 1.0, audio=audio)
-        config = EngineConfig(backend="cascade", speech=True, policy=AnswerEverything())
+        eot = EndOfTurnOptions(check_last_word=True)  # Whisper writes "What color is that?" for the cut-off words
+        config = EngineConfig(
+            backend="cascade", speech=True, policy=AnswerEverything(), options=SessionOptions(end_of_turn=eot)
+        )
         live = await open_session(config, ReplayClock("fast"))
         events = await run_collect(live, [AudioFileSource(str(clip))])
     heard = [e.text.lower() for e in events if isinstance(e, QueryAccepted)]
