@@ -147,7 +147,8 @@ async def test_cancel_mid_answer_reports_client_cancelled() -> None:
         await ws.send(json.dumps({"type": "input_video_buffer.append", "image": _jpeg_b64((255, 0, 0))}))
         await asyncio.wait_for(_until_observed(server.manager.sessions[session_id].session.context), 30)
         await ws.send(
-            json.dumps({"type": "conversation.item.create", "item": _text_item("What colours are on screen?")})
+            # a long answer (the evidence, then the model going on): still streaming when the cancel arrives
+            json.dumps({"type": "conversation.item.create", "item": _text_item("Describe the colours in detail.")})
         )
         await ws.send(json.dumps({"type": "response.create"}))
         created = await _recv(ws, "response.created")
