@@ -258,7 +258,7 @@ async def test_session_limit_and_disconnect_mid_answer() -> None:
         await first.send(json.dumps({"type": "input_video_buffer.append", "image": _jpeg_b64((0, 255, 0))}))
         await asyncio.wait_for(_until_observed(live.session.context), 30)
         await first.send(
-            json.dumps({"type": "conversation.item.create", "item": _text_item("Which colours do you see?")})
+            json.dumps({"type": "conversation.item.create", "item": _text_item("Describe the colours in detail.")})
         )
         await first.send(json.dumps({"type": "response.create"}))
         await _recv(first, "response.created")
