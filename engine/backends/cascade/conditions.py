@@ -39,7 +39,7 @@ from engine.backends.cascade.colours import ColourRegion
 from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.people import SeenPerson
 from engine.backends.cascade.vocabulary import CONCEPTS, KINDS, mentions
-from engine.backends.cascade.words import content_words, wordset
+from engine.backends.cascade.words import MOTION, content_words, wordset
 
 COLOURS = wordset("red green blue yellow orange purple pink white black gray brown cyan")
 _SCREEN = wordset(
@@ -48,7 +48,6 @@ _SCREEN = wordset(
 )
 _SCREEN_NOUNS = wordset("screen sign scoreboard board display caption title label banner text word subtitle")
 _WRITING = wordset("word text written writing caption title label banner sign subtitle letter say read spell")
-_MOTION = wordset("move moves moving movement motion moved")
 _SPEECH = wordset("say says said hear heard mention mentions mentioned announce announces announced talk talks speak")
 _WHO = wordset("someone somebody anyone anybody person people man woman men women")
 _UNSEEABLE = wordset(
@@ -197,7 +196,7 @@ def check(
     if colour_words:
         share = sum(c.fraction for c in colours if c.name in colour_words)
         return ConditionCheck(share >= _DOMINANT, round(share, 3), ", ".join(c.describe() for c in colours))
-    if words & _MOTION and not (words - _MOTION - _SCREEN - {"something", "anything"}):
+    if words & MOTION and not (words - MOTION - _SCREEN - {"something", "anything"}):
         return ConditionCheck(moving, 1.0 if moving else 0.0)
     if words & _UNSEEABLE:
         return None

@@ -27,7 +27,7 @@ from typing import Literal
 
 from engine.backends.cascade.colours import COLOURS
 from engine.backends.cascade.vocabulary import concepts_in, kinds_in
-from engine.backends.cascade.words import words, wordset
+from engine.backends.cascade.words import MOTION, words, wordset
 
 IntentKind = Literal[
     "chat",
@@ -50,7 +50,6 @@ _TEXT = wordset(
     "written write writing text sign read reads word title label caption subtitle headline banner poster menu "
     "price number letter"
 )
-_MOTION = wordset("move moving moved motion movement")
 _SCREEN_SAYS = wordset("sign screen display board banner poster label page it")
 _SIDES = ("left", "right", "top", "bottom", "centre", "middle")
 _PEOPLE = wordset(
@@ -69,7 +68,7 @@ _STREAM = (
     )
     | _HEARD
     | _TEXT
-    | _MOTION
+    | MOTION
 )
 _NOT_A_SIDE = re.compile(r"\bright (?:now|away|here|there|then)\b|\ball right\b", re.IGNORECASE)
 _LONG = wordset("detail detailed details story explain long everything elaborate thoroughly essay paragraph")
@@ -123,7 +122,7 @@ def read_intent(question: str) -> Intent:
         return intent("people")
     if named and _starts(plain, *_PRESENCE_START):
         return intent("presence")
-    if said & _MOTION:
+    if said & MOTION:
         return intent("motion")
     if said & wordset("what which describe see notice anything everything") or named:
         return intent("describe")

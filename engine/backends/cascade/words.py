@@ -23,6 +23,7 @@ STOPWORDS = wordset(
 )
 
 
+MOTION = wordset("move moves moving moved movement motion")  # words that ask about or watch for movement
 _COUNTING = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
     seventeen eighteen nineteen twenty"""
 NUMBER_WORDS: dict[str, int] = {word: n for n, word in enumerate(_COUNTING.split())}
