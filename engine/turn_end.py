@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 
-from engine.backends.cascade.llm import LocalLM
+from engine.backends.cascade.llm import LocalLM, shared_lm
 
 REFERENCE = 0.01  # a stop this likely after the words counts as even odds of a finished turn
 _OWN_STOP = re.compile(r"[\s.?!,;:…]+$")
@@ -25,7 +25,7 @@ class TurnEndModel:
     """P(the turn is finished | its transcript so far); implements ``engine.speech.TurnEndDetector``."""
 
     def __init__(self, lm: LocalLM | None = None) -> None:
-        self.lm = lm or LocalLM()
+        self.lm = lm or shared_lm()  # the cascade's own copy when it runs on the CPU
         self._lock = threading.Lock()
         self._stops: list[int] = []
         self._prefix = ""

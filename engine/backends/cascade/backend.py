@@ -15,7 +15,7 @@ from engine.backends.cascade.conditions import check as check_condition
 from engine.backends.cascade.facts import Facts
 from engine.backends.cascade.grounding import Grounds, sentences, ungrounded
 from engine.backends.cascade.intents import read_intent
-from engine.backends.cascade.llm import LocalLM, smollm2_cached, smollm2_gguf
+from engine.backends.cascade.llm import shared_lm, smollm2_cached, smollm2_gguf
 from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
@@ -50,7 +50,7 @@ class CascadeBackend:
             raise ValueError(f"cascade: device must be 'auto', 'cpu' or 'cuda', got {device!r}")
         self.model = model
         self.device = "cuda" if device == "cuda" else "cpu"
-        self.lm = LocalLM(model, self.device)
+        self.lm = shared_lm(model, self.device)
         self.options = CascadeOptions()
         self.reader: TextReader | None = None
         self.vision: VisionModels | None = None  # shared by every context (onnxruntime sessions are thread-safe)

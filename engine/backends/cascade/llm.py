@@ -95,6 +95,7 @@ class LocalLM:
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._stop_ids: set[int] = set()
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         # The last prompt's ids and KV cache: the next prompt reuses the part it shares (system text, examples).
         self._prompt_ids: torch.Tensor | None = None
         self._prompt_cache: object = None
@@ -102,8 +103,11 @@ class LocalLM:
         self.reused_tokens = 0  # prompt tokens taken from the stored cache instead of recomputed
 
     def load(self) -> None:
-        if self.model is not None:
-            return
+        with self._load_lock:
+            if self.model is None:
+                self._load()
+
+    def _load(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -257,3 +261,17 @@ class LocalLM:
                 total += float(logprobs.gather(1, cont[0, 1:, None]).sum())
             scores.append(total / cont.shape[1])
         return scores
+
+
+_shared: dict[tuple[str | None, str], LocalLM] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_lm(path: str | None = None, device: str = "cpu") -> LocalLM:
+    """The process's one ``LocalLM`` for a model and device (loaded on first ``load``): the cascade's answers and the
+    turn-end model read the same SmolLM2 weights instead of holding two copies."""
+    with _shared_lock:
+        lm = _shared.get((path, device))
+        if lm is None:
+            lm = _shared[(path, device)] = LocalLM(path, device)
+        return lm
