@@ -9,7 +9,7 @@ question it says so, and what it did notice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from engine.backends.cascade.facts import SURE, TEXT, Facts, Seen
 from engine.backends.cascade.intents import Intent
@@ -252,7 +252,7 @@ def _presence(intent: Intent, facts: Facts) -> list[str]:
     return [f"No, I don't see {_a(concept)}."]
 
 
-def _people(facts: Facts) -> list[str]:
+def _people(_: Intent, facts: Facts) -> list[str]:
     entry = _latest(facts.now(), "people")
     people = [p for p in entry.facts if isinstance(p, SeenPerson)] if entry and isinstance(entry.facts, tuple) else []
     if not people:
@@ -266,7 +266,7 @@ def _people(facts: Facts) -> list[str]:
     return [f"I see {len(people)} {plural('person', len(people))}: {described}."]
 
 
-def _motion(facts: Facts) -> list[str]:
+def _motion(_: Intent, facts: Facts) -> list[str]:
     moved = _latest(facts.entries, "motion")
     if moved is None:
         return ["I haven't noticed any movement."]
@@ -301,6 +301,18 @@ def timeline(entries: Sequence[Entry], limit: int = 12) -> list[str]:
     return [_moment(group) for group in groups[-limit:]]
 
 
+_SEEN: dict[str, Callable[[Intent, Facts], list[str]]] = {
+    "count": _count,
+    "colour": _colour,
+    "side": _side,
+    "where": _where,
+    "before": _before,
+    "presence": _presence,
+    "people": _people,
+    "motion": _motion,
+}  # the other kinds about what was seen: a description
+
+
 def _mentioned(question: str, facts: Facts) -> list[str]:
     """What was heard about the question's subject ("where does the train go?" → what was said of the train)."""
     asked = {w for w in content_words(question) if len(w) >= 3} - _GENERIC
@@ -316,25 +328,4 @@ def evidence_answer(question: str, intent: Intent, facts: Facts) -> list[str]:
         return _text(question, facts)
     if kind == "heard":
         return _heard(facts)
-    return _seen(question, intent, facts) + _mentioned(question, facts)
-
-
-def _seen(question: str, intent: Intent, facts: Facts) -> list[str]:
-    kind = intent.kind
-    if kind == "count":
-        return _count(intent, facts)
-    if kind == "colour":
-        return _colour(intent, facts)
-    if kind == "side":
-        return _side(intent, facts)
-    if kind == "where":
-        return _where(intent, facts)
-    if kind == "before":
-        return _before(intent, facts)
-    if kind == "presence":
-        return _presence(intent, facts)
-    if kind == "people":
-        return _people(facts)
-    if kind == "motion":
-        return _motion(facts)
-    return _describe(intent, facts)
+    return _SEEN.get(kind, _describe)(intent, facts) + _mentioned(question, facts)
