@@ -193,12 +193,11 @@ class Listening:
         except Exception:
             return  # the utterance, if it ends here, transcribes again and reports the failure
         eot = self.options().end_of_turn
-        assert self.turn_end is not None
-        finished = self.turn_end.finished(text) >= eot.threshold
-        if finished and sure is not None and sure < eot.sure_last_word:
-            # the last word may be Whisper's invention: the words before it must look finished too
-            before = text.rsplit(maxsplit=1)[0] if " " in text else ""
-            finished = self.turn_end.finished(before) >= eot.threshold
+        try:
+            finished = await self.work.thread("asr", self._finished, text, sure)  # a model pass: off the loop
+        except Exception as exc:
+            self.error("turn-end", f"judging whether '{text}' is finished failed: {type(exc).__name__}: {exc}")
+            return  # the turn ends after the longer silence
         wait = eot.finished_silence_ms if finished else eot.unfinished_silence_ms
         if not self._segmenter.settle(pause.end, wait) or not finished or not eot.speculate:
             return
@@ -213,6 +212,17 @@ class Listening:
         if decision.accepted:
             self._speculated = (pause.start, pause.end)
             self.hooks.on_speculate(text)
+
+    def _finished(self, text: str, sure: float | None) -> bool:
+        """Whether ``text`` looks like a finished turn (blocking: the turn-end model runs)."""
+        eot = self.options().end_of_turn
+        assert self.turn_end is not None
+        finished = self.turn_end.finished(text) >= eot.threshold
+        if finished and sure is not None and sure < eot.sure_last_word:
+            # the last word may be Whisper's invention: the words before it must look finished too
+            before = text.rsplit(maxsplit=1)[0] if " " in text else ""
+            finished = self.turn_end.finished(before) >= eot.threshold
+        return finished
 
     def _drop_speculation(self) -> None:
         self._judged = None
