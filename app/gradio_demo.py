@@ -103,6 +103,15 @@ def _build(host: LiveDemo) -> gr.Blocks:
         status = gr.HTML(elem_id="status")
         with gr.Row():
             with gr.Column(scale=1):
+                with gr.Row(equal_height=True, elem_id="sample"):
+                    sample_choice = gr.Dropdown(
+                        choices=[(sample.title, name) for name, sample in SAMPLES.items()],
+                        value=next(iter(SAMPLES)),
+                        label="No camera? Try a sample",
+                        elem_id="sample-choice",
+                        scale=3,
+                    )
+                    sample_btn = gr.Button("Try the sample", variant="primary", elem_id="try-sample", scale=1)
                 with gr.Tab("Camera and microphone"):
                     webcam = gr.Image(
                         sources=["webcam"],
@@ -116,17 +125,11 @@ def _build(host: LiveDemo) -> gr.Blocks:
                     mic = gr.Audio(
                         sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="mic"
                     )
-                with gr.Tab("Try a sample"):
-                    sample_choice = gr.Dropdown(
-                        choices=[(sample.title, name) for name, sample in SAMPLES.items()],
-                        value=next(iter(SAMPLES)),
-                        label="Sample",
-                        elem_id="sample-choice",
-                    )
-                    sample_btn = gr.Button("Try the sample", variant="primary", elem_id="try-sample")
                 with gr.Tab("Video file or URL"):
-                    video_file = gr.Video(sources=["upload"], label="Video file")
-                    video_url = gr.Textbox(label="…or a video URL", placeholder="https://… or rtsp://…")
+                    video_file = gr.Video(sources=["upload"], label="Video file", elem_id="video-file")
+                    video_url = gr.Textbox(
+                        label="…or a video URL", placeholder="https://… or rtsp://…", elem_id="video-url"
+                    )
                     with gr.Row():
                         play_btn = gr.Button("Replay into the session", elem_id="replay")
                         stop_replay_btn = gr.Button("Stop replay")

@@ -4,8 +4,11 @@ The photo sample (real photos) shows the real detector's boxes over the preview 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,8 +138,8 @@ def test_closing_the_tab_ends_its_session(server: RunningDemo, browser: Browser)
 
 
 def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(page: Page, tmp_path: Path) -> None:
-    # one click: the photo reel (the chelsea cat first) replays into this tab's session
-    page.get_by_role("tab", name="Try a sample").click()
+    # one click from the page as it opens: the photo reel (the chelsea cat first) replays into this tab's session
+    assert page.locator("#try-sample").is_visible()
     page.click("#try-sample")
     wait_for(page, "() => document.querySelector('#notices').textContent.includes('replaying photos')", 30)
     # the real detector's box around the cat is drawn over the preview
@@ -162,3 +165,74 @@ def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(pag
     assert page.locator("#timeline .moment.scene").count() >= 1
     shot = os.environ.get("DEMO_SCREENSHOT")  # scripts/demo_screenshot.sh sets it to docs/demo.png
     page.screenshot(path=shot or str(tmp_path / "sample.png"), full_page=True)
+
+
+def test_a_sample_that_cannot_be_made_is_named_on_the_page_and_the_session_goes_on(
+    page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the sample cache is a file where a folder should be: the sample is not there and cannot be written there
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be\n")
+    with monkeypatch.context() as env:
+        env.setenv("OMNISTREAM_CACHE", str(blocked))
+        page.click("#try-sample")
+        wait_for(page, "() => document.querySelector('#notices').textContent.includes('could not be written')", 15)
+    notice = page.inner_text("#notices")
+    assert "the 'photos' sample is not in the cache and could not be written to it" in notice
+    assert f"Not a directory: {blocked}/sample" in notice
+    assert "Live session" in page.inner_text("#status")
+    # the session goes on: with the cache back, the same button replays the sample
+    page.click("#try-sample")
+    wait_for(page, "() => document.querySelector('#notices').textContent.includes('replaying photos')", 30)
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A URL whose server takes the connection and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def take() -> None:
+        with contextlib.suppress(OSError):  # the listener closed
+            while True:
+                held.append(listener.accept()[0])
+
+    threading.Thread(target=take, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/live.mp4"
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_file_that_is_not_a_video_and_a_url_that_does_not_answer_get_messages_on_the_page(
+    page: Page, tmp_path: Path
+) -> None:
+    page.get_by_role("tab", name="Video file or URL").click()
+    upload = page.locator("#video-file input[type=file]")
+    with silent_server() as url:
+        page.fill("#video-url textarea", url)
+        page.click("#replay")
+        # the page says at once what it is waiting for, and gives up when the decoder does (FFmpeg waits 30 s)
+        wait_for(page, f"() => document.querySelector('#notices').textContent.includes('opening {url}…')", 10)
+        wait_for(page, "() => document.querySelector('#notices').textContent.includes('cannot open')", 45)
+    notices = page.inner_text("#notices")
+    assert f"replay:{url}: cannot open as video (unreadable or unsupported format): {url}" in notices
+    # a file named like a video that is not one: named by its own name, not the server's upload path
+    broken = tmp_path / "holiday.mp4"
+    broken.write_bytes(b"these bytes are not a video\n" * 100)
+    upload.set_input_files(broken)
+    page.wait_for_selector("#video-file video", timeout=10_000)
+    page.click("#replay")
+    wait_for(page, "() => document.querySelector('#notices').textContent.includes('holiday.mp4: cannot open')", 15)
+    assert "replay:holiday.mp4: cannot open as video (unreadable or unsupported format): holiday.mp4" in (
+        page.inner_text("#notices")
+    )
+    # a file of another type is refused by the upload itself
+    page.click("#video-file button[aria-label='Clear']")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video\n")
+    upload.set_input_files(notes)
+    page.get_by_text("Invalid file type: notes.txt").wait_for(timeout=10_000)
+    assert "Live session" in page.inner_text("#status")
