@@ -252,10 +252,12 @@ class LiveDemo:
         name = Path(path).name if "://" not in path else path
         video = VideoFileSource(path, fps=fps, name=f"replay:{name}")
         audio = AudioFileSource(path, name=f"replay-audio:{name}")
+        if "://" in path:
+            tab.view.note(f"opening {name}…")  # a server that does not answer keeps the decoder waiting (30 s)
         try:
             await asyncio.to_thread(video.open)
         except SourceError as exc:
-            tab.view.note(str(exc))
+            tab.view.note(str(exc).replace(path, name))  # an upload's name, not where the server keeps it
             return
         try:
             await asyncio.to_thread(audio.open)

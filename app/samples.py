@@ -90,6 +90,11 @@ def sample_path(name: str) -> Path:
         raise SampleMissing(f"no sample called {name!r}; the samples are {', '.join(SAMPLES)}")
     try:
         path = sample.make()
+    except OSError as exc:
+        raise SampleMissing(
+            f"the {name!r} sample is not in the cache and could not be written to it: "
+            f"{exc.strerror or exc}: {exc.filename or 'the cache folder'}"
+        ) from exc
     except Exception as exc:
         raise SampleMissing(f"the {name!r} sample could not be made: {type(exc).__name__}: {exc}") from exc
     if not path.is_file():
