@@ -124,7 +124,8 @@ class ResponseDelta(Event):
 class ResponseDone(Event):
     """End of a response. ``text`` is what was actually delivered; ``ttft_ms`` is wall time from the query being
     accepted to the first delta (None when nothing was delivered); ``latency_ms`` is from the end of the user's turn
-    (speech stop or text arrival) to the first delta."""
+    (speech stop or text arrival) to the first delta. ``evidence``: the ``notice_id`` of each ``noticed`` event the
+    delivered text rests on (empty when it rests on none, or the backend does not say)."""
 
     type: ClassVar[str] = "response.done"
     response_id: str
@@ -133,6 +134,7 @@ class ResponseDone(Event):
     reason: str = ""
     ttft_ms: float | None = None
     latency_ms: float | None = None
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,9 +204,11 @@ NoticedKind = Literal["object", "left", "text", "scene", "people"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Noticed(Event):
     """Something the backend noticed began at ``t``: an object appeared (``object``) or left the view (``left``),
-    text was read (``text``), the picture cut (``scene``), people were seen (``people``). ``text`` says it in words."""
+    text was read (``text``), the picture cut (``scene``), people were seen (``people``). ``text`` says it in words;
+    ``notice_id`` names it within the session (a response's ``evidence`` lists the ones it drew on)."""
 
     type: ClassVar[str] = "noticed"
+    notice_id: str
     kind: NoticedKind
     text: str
 

@@ -87,6 +87,19 @@ class _Response:
     unpaused: asyncio.Event = field(default_factory=asyncio.Event)
     instructions: str | None = None  # this response's own instructions (None: the session's)
     speculative: bool = False  # decoding ahead of the turn's end: nothing is emitted until it is adopted
+    decoded: int = 0  # characters of text the backend has given so far (delivered or held)
+    cited: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # (decoded so far, evidence) as reported
+
+    def evidence(self) -> tuple[str, ...]:
+        """What the delivered text rests on: the last evidence reported before the last delivered character."""
+        return next((ids for at, ids in reversed(self.cited) if at < len(self.delivered)), ())
+
+
+@dataclass(frozen=True, slots=True)
+class _Cited:
+    """The backend's evidence for the text after it, passed in order with the text."""
+
+    ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +427,7 @@ class Responder:
                 reason=reason,
                 ttft_ms=ttft,
                 latency_ms=latency,
+                evidence=response.evidence(),
             )
         )
         self.history.add(Turn("user", response.query, response.t))
@@ -450,6 +464,7 @@ class Responder:
             max_new_tokens=o.max_new_tokens,
             choices=choices,
             instructions=o.instructions if response.instructions is None else response.instructions,
+            on_evidence=lambda ids: loop.call_soon_threadsafe(pieces.put_nowait, _Cited(tuple(ids))),
         )
         token = response.token
 
@@ -478,9 +493,13 @@ class Responder:
                     self._response = None
                     self._close(response, "failed", f"{type(piece).__name__}: {piece}")
                 return
+            if isinstance(piece, _Cited):
+                response.cited.append((response.decoded, piece.ids))
+                continue
             text = str(piece)
             if not text:
                 continue
+            response.decoded += len(text)
             if response.paused_at is not None or response.speculative:
                 response.held.append(text)
             else:

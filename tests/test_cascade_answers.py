@@ -20,7 +20,7 @@ from engine.backends.cascade.backend import CascadeBackend, CascadeContext
 from engine.backends.cascade.grounding import Grounds, sentences, ungrounded
 from engine.backends.registry import get_backend
 from engine.cancel import CancelToken
-from engine.events import QueryAccepted, ResponseDelta, ResponseDone, ResponseStarted
+from engine.events import Noticed, QueryAccepted, ResponseDelta, ResponseDone, ResponseStarted
 from streams.items import VideoFrame
 from tests.vision_support import require
 
@@ -135,4 +135,12 @@ async def test_questions_about_real_photos_through_the_live_session(tmp_path: Pa
     assert all(e.status == "completed" for e in done.values()), done
     assert "cat" in done["What animal do you see?"].text
     assert done["Is there a cat?"].text.startswith("Not right now, but I saw")
-    assert done["Say hello in one short sentence."].text.strip()
+    hello = done["Say hello in one short sentence."].text
+    assert hello.strip() and "know what to say" not in hello, hello  # not the fallback: the LM's own reply
+    assert "cat" not in hello, hello  # the dialogue's earlier cat is gone from view: a greeting cannot see it
+    # each answer names the noticed events it rests on: the cat's appearance, for both questions about the cat
+    noticed = {e.notice_id: e for e in events if isinstance(e, Noticed)}
+    cat = [i for i, e in noticed.items() if e.kind == "object" and e.text.startswith("cat")]
+    assert len(cat) == 1, noticed
+    assert done["What animal do you see?"].evidence == done["Is there a cat?"].evidence == tuple(cat)
+    assert done["Say hello in one short sentence."].evidence == ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.backends.cascade.backend import CascadeContext
-from engine.backends.cascade.grounding import Grounds, sentences, ungrounded
+from engine.backends.cascade.grounding import Grounds, sentences, support, ungrounded
 from engine.backends.cascade.intents import read_intent
 from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.people import SeenPerson
@@ -75,6 +75,27 @@ def test_conversation_is_checked_only_where_it_claims_to_perceive(grounds: Groun
     assert ungrounded("I can see a dog on the screen.", grounds, about_stream=False) == ["thing 'dog'"]
     assert ungrounded("Once upon a time five cats met.", grounds, about_stream=False) == []
     assert ungrounded("I see five cats.", grounds, about_stream=False) == ["count 5 of cat"]
+
+
+def test_a_sentence_rests_on_the_entries_of_what_it_quotes_and_names() -> None:
+    """Timeline: a cat 0-4.5 s and again 8-9 s, 'OPEN 24H' read 1-4.5 s, a cut at 6 s, a dog 6-7 s."""
+    log = [
+        Entry("object", CAT.describe(), 0.0, 4.5, "centre", CAT, number=1),
+        Entry("text", "OPEN 24H", 1.0, 4.5, "top", number=2),
+        Entry("scene", "the picture cut to a different view", 6.0, 6.0, number=3),
+        Entry("object", "dog", 6.0, 7.0, "left", SeenObject("dog", "dog", 0.7, (0, 0, 1, 1), "left", ("black",)), number=4),
+        Entry("object", CAT.describe(), 8.0, 9.0, "centre", CAT, number=5),
+    ]
+
+    def rests_on(sentence: str) -> list[int]:
+        return [e.number for e in support(sentence, log)]
+
+    assert rests_on("I see a cat in the centre.") == [5]  # the latest cat, when no time is said
+    assert rests_on("Not right now, but I saw a cat at 4.5 s.") == [1]  # the one that ended then
+    assert rests_on('The screen says "OPEN 24H" (at the top).') == [2]
+    assert rests_on("No, I don't see a dog.") == []  # a denial rests on nothing seen
+    assert rests_on("At 6.0 s the picture cut, and a dog appeared.") == [3, 4]
+    assert rests_on("Hello! How can I help?") == []
 
 
 def test_pieces_become_sentences_as_soon_as_each_is_complete() -> None:

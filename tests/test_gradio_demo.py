@@ -362,7 +362,7 @@ def test_a_missing_sample_is_named_and_the_preview_draws_the_perceived_boxes() -
             people=[{"box": [0.0, 0.0, 0.2, 0.5], "facts": ["raising a hand"]}],
         )
     )
-    view.apply(Noticed(t=1.5, kind="object", text="cat, orange, centre"))
+    view.apply(Noticed(t=1.5, notice_id="n1", kind="object", text="cat, orange, centre"))
     shown = view.render()
     assert (
         'class="box object" data-label="cat 0.81" style="left:25.0%;top:10.0%;width:50.0%;height:80.0%"'

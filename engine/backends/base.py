@@ -15,7 +15,7 @@ code outside ``engine/backends/`` asks these, never a backend's name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -51,6 +51,9 @@ class AnswerRequest:
     max_new_tokens: int = 96
     choices: Sequence[str] = field(default_factory=tuple)
     instructions: str = ""  # the client's instructions for this answer, added to the model's system prompt
+    # called (from the answering thread) with the ids of the ``noticed`` events the text so far rests on, each time
+    # they grow: a backend that reports perception says what its answer drew on
+    on_evidence: Callable[[tuple[str, ...]], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from engine.backends.cascade import prompt
 from engine.backends.cascade.answers import evidence_answer, timeline
 from engine.backends.cascade.conditions import check as check_condition
 from engine.backends.cascade.facts import Facts
-from engine.backends.cascade.grounding import Grounds, sentences, ungrounded
+from engine.backends.cascade.grounding import Grounds, sentences, support, ungrounded
 from engine.backends.cascade.intents import read_intent
 from engine.backends.cascade.llm import shared_lm, smollm2_cached, smollm2_gguf
 from engine.backends.cascade.mcq import best, score_options
@@ -21,7 +21,7 @@ from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
 from engine.backends.cascade.options import CascadeOptions
 from engine.backends.cascade.perception import Observation, Perceiver
-from engine.backends.cascade.report import PerceptionReport
+from engine.backends.cascade.report import PerceptionReport, notice_id
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.vision_models import VisionModels, load_vision_models
 from engine.cancel import CancelToken
@@ -145,6 +145,22 @@ class CascadeContext:
         self._speech.append(text)
 
     def answer(self, request: AnswerRequest, cancel: CancelToken) -> Iterator[str]:
+        """The answer (``_answer``) sentence by sentence, each preceded by a report (``request.on_evidence``) of the
+        noticed entries the answer so far rests on, when that grew."""
+        noticed = [e for e in self.log.window(request.t, request.context_seconds) if notice_id(e) is not None]
+        cited: list[str] = []
+        pieces = self._answer(request, cancel)
+        try:
+            for piece in pieces:
+                new = [i for i in map(notice_id, support(piece, noticed)) if i is not None and i not in cited]
+                if new and request.on_evidence is not None:
+                    cited += new
+                    request.on_evidence(tuple(cited))
+                yield piece
+        finally:
+            pieces.close()  # a cancelled answer stops decoding at once
+
+    def _answer(self, request: AnswerRequest, cancel: CancelToken) -> Generator[str, None, None]:
         """Multiple choice: every option scored on the facts (and the LM); an open question about the stream: the
         sentences the evidence makes (``answers``), then, for a long or unusual request, the LM going on from them;
         a request not about the stream: the LM. Whatever the LM says passes the grounding check sentence by
@@ -166,7 +182,14 @@ class CascadeContext:
             messages = prompt.chat(request.query, request.history, instructions=request.instructions)
             stop = () if intent.long else prompt.STOP
             reply = lm.stream(messages, max_new_tokens=limit, cancel=cancel, stop=stop)
-            said = yield from self._checked(reply, grounds, cancel, about_stream=False)
+            # conversation that claims to perceive speaks of now ("Hello, I see a cat" once the cat has gone is false)
+            now = Grounds.of([e for e in window if e.end >= request.t - self.options.present_s])
+            said = yield from self._checked(reply, now, cancel, about_stream=False)
+            if not said and request.history and not cancel.cancelled:
+                # the small LM tends to repeat what the dialogue said about the stream before: once more without it
+                messages = prompt.chat(request.query, (), instructions=request.instructions)
+                reply = lm.stream(messages, max_new_tokens=limit, cancel=cancel, stop=stop)
+                said = yield from self._checked(reply, now, cancel, about_stream=False)
             if not said and not cancel.cancelled:
                 yield "Sorry, I don't know what to say to that."
             return

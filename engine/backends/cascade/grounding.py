@@ -199,6 +199,36 @@ def _clause_problems(clause: str, grounds: Grounds) -> list[str]:
     return problems
 
 
+def support(sentence: str, entries: Sequence[Entry]) -> list[Entry]:
+    """The entries a grounded ``sentence`` rests on: the text and speech it quotes, and for each thing it names (not
+    negated) and a scene cut it mentions, the entries of that thing logged at a time it says, else the latest one."""
+    times = [
+        float(number.replace(",", "."))
+        for number, unit in _NUMBER.findall(sentence)
+        if (unit and "%" not in unit and "percent" not in unit) or "." in number
+    ]
+    quoted = [next(g for g in match.groups() if g) for match in _QUOTED.finditer(sentence)]
+    found: list[Entry] = [
+        e for e in entries if e.kind in ("text", "speech") and any(Grounds.of([e]).read(q) for q in quoted)
+    ]
+    named: set[str] = set()
+    for clause in _clauses(_QUOTED.sub(" ", sentence)):
+        spans = mentions(clause)
+        plain = [span for span, _ in spans]
+        named |= {concept for i, (_, concept) in enumerate(spans) if concept is not None and not _negated(plain, i)}
+    wanted: dict[str, list[Entry]] = {}
+    for entry in entries:
+        concepts = set(Grounds.of([entry]).concepts) & named
+        if entry.kind == "scene" and re.search(r"\bcut\b|\bscene\b", sentence, re.IGNORECASE):
+            concepts.add("scene")
+        for concept in concepts:
+            wanted.setdefault(concept, []).append(entry)
+    for of_it in wanted.values():
+        at_times = [e for e in of_it if any(min(abs(e.start - t), abs(e.end - t)) <= SAME_TIME for t in times)]
+        found += at_times or [max(of_it, key=lambda e: (e.end, e.start))]
+    return sorted({e.number: e for e in found}.values(), key=lambda e: e.number)
+
+
 def sentences(pieces: Iterable[str]) -> Iterator[str]:
     """The text of ``pieces`` cut into sentences as soon as each is complete (the rest at the end)."""
     buffer = ""

@@ -20,12 +20,18 @@ def _box(box: tuple[float, float, float, float] | None) -> list[float] | None:
     return None if box is None else [round(float(v), 4) for v in box]
 
 
+def notice_id(entry: Entry) -> str | None:
+    """The id of the ``noticed`` event an entry began (what an answer's evidence names); None for an entry that
+    begins none (colours, movement, speech: speech is the transcript's)."""
+    return f"n{entry.number}" if entry.kind in _NOTICED else None
+
+
 def _noticed(entry: Entry) -> Noticed | None:
     kind = _NOTICED.get(entry.kind)
     if kind is None:
         return None
     text = {"text": f"read '{entry.content}'", "people": f"people: {entry.content}"}.get(kind, entry.content)
-    return Noticed(t=entry.start, kind=kind, text=text)
+    return Noticed(t=entry.start, notice_id=f"n{entry.number}", kind=kind, text=text)
 
 
 class PerceptionReport:
@@ -36,6 +42,7 @@ class PerceptionReport:
         self._logged = log.added
         self._texts: tuple[TextLine, ...] = ()
         self._in_view: set[str] = set()
+        self._left = 0  # "left the view" notices so far (their ids: l1, l2, …)
 
     def after(self, observation: Observation) -> list[Event]:
         events: list[Event] = [
@@ -67,9 +74,10 @@ class PerceptionReport:
                 events.append(noticed)
         if observation.objects is not None or observation.scene_change:
             concepts = self.log.tracked()
-            events += [
-                Noticed(t=observation.t, kind="left", text=f"{concept} left the view")
-                for concept in sorted(self._in_view - concepts)
-            ]
+            for concept in sorted(self._in_view - concepts):
+                self._left += 1
+                events.append(
+                    Noticed(t=observation.t, notice_id=f"l{self._left}", kind="left", text=f"{concept} left the view")
+                )
             self._in_view = concepts
         return events

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import Literal
 
@@ -85,6 +85,7 @@ class Entry:
     end: float
     where: str = ""  # where in the frame (text and objects)
     facts: Facts = None  # the object, people or counts behind the entry
+    number: int = 0  # its place in the log, from 1 (``notice_id`` names it ``n<number>``)
 
     def line(self) -> str:
         span = f"{self.start:.1f}s" if self.end - self.start < 0.05 else f"{self.start:.1f}-{self.end:.1f}s"
@@ -133,6 +134,7 @@ class SceneLog:
     def _add(self, entry: Entry) -> Entry:
         self._entries.append(entry)
         self.added += 1
+        entry.number = self.added
         return entry
 
     def add_observation(self, obs: Observation) -> None:
@@ -271,7 +273,7 @@ class SceneLog:
         with self._lock:
             new = min(len(self._entries), self.added - added)
             kept = list(self._entries)[len(self._entries) - new :] if new > 0 else []
-            return self.added, [Entry(e.kind, e.content, e.start, e.end, e.where, e.facts) for e in kept]
+            return self.added, [replace(e) for e in kept]
 
     def tracked(self) -> set[str]:
         """The concepts of the objects still tracked (in view, or missed by the detector for less than
@@ -286,7 +288,7 @@ class SceneLog:
     def entries(self) -> list[Entry]:
         """A copy of every entry, in the order they were logged."""
         with self._lock:
-            return [Entry(e.kind, e.content, e.start, e.end, e.where, e.facts) for e in self._entries]
+            return [replace(e) for e in self._entries]
 
     def window(self, t: float, context_seconds: float | None) -> list[Entry]:
         """Entries overlapping ``[t - context_seconds, t]``; everything up to ``t`` when ``context_seconds`` is None."""
