@@ -26,9 +26,10 @@ from app.demo_view import LiveView
 from app.live import LiveSession, SessionManager
 from app.samples import sample_path
 from app.speech_options import SpeechOptions
-from app.speech_out import SpeechOut, open_speech_out, session_note
+from app.speech_out import Note, SpeechOut, open_speech_out
 from app.tts import TtsUnavailable, open_voice
 from engine.event_bus import SubscriberOverflow
+from engine.session import Session
 from streams.audio import AudioFileSource
 from streams.clock import ReplayClock
 from streams.source import SourceError
@@ -78,6 +79,10 @@ class BrowserSink:
             self._pcm.clear()
             self._stops += 1
 
+    @property
+    def stops(self) -> int:
+        return self._stops
+
     def take(self) -> str | None:
         """An element for the page's player with the audio gathered since the last call (as a base64 WAV) and the
         stop count; None when neither changed."""
@@ -99,6 +104,41 @@ class BrowserSink:
                 wav.writeframes(pcm.astype("<i2").tobytes())
             audio = base64.b64encode(out.getvalue()).decode("ascii")
         return f'<div class="spoken-clip" data-clip="{clip}" data-stop="{stops}" data-audio="{audio}"></div>'
+
+
+def played_note(session: Session, sink: BrowserSink, loop: asyncio.AbstractEventLoop) -> Note:
+    """Reports each chunk to ``session``'s echo guard when it starts playing, unless a stop dropped it first.
+
+    The controller hands the page its audio up to the sink's lead ahead of playback; when the user barges in, that
+    part is dropped unplayed. Reported at once, it would count as the assistant's voice over the start of the user's
+    words, and the gate would ignore their interruption as an echo."""
+
+    def note(_key: str, delay_s: float, samples: np.ndarray) -> None:
+        stops = sink.stops  # the sink is stopped only by the controller's worker, which calls this after its write
+
+        def played() -> None:
+            if sink.stops == stops:
+                session.note_playback(session.clock.now(), samples)
+
+        loop.call_soon_threadsafe(loop.call_later, delay_s, played)
+
+    return note
+
+
+def played_before_cut(speech: SpeechOut, key: str) -> float | None:
+    """Seconds of response ``key``'s audio that played before it stopped, by the controller's record of what it
+    released and when it stopped the sink (the page plays it a poll later); None when none of it was released."""
+    now = speech.clock.now()
+    rate = speech.sink.sample_rate
+    stops = sorted(speech.stops)
+    chunks = [r for r in list(speech.released) if r.key == key]
+    if not chunks:
+        return None
+    heard = 0.0
+    for chunk in chunks:
+        until = next((t for t in stops if t >= chunk.t), now)
+        heard += min(max(until - chunk.start, 0.0), chunk.samples / rate)
+    return heard
 
 
 @dataclass
@@ -199,11 +239,18 @@ class LiveDemo:
             o = self.speech
             try:
                 sink = BrowserSink(o.browser_rate, o.browser_lead_ms / 1000)
+
+                def done(key: str, cut: bool) -> None:
+                    heard = played_before_cut(speech, key) if cut and speech is not None else None
+                    if heard is not None:
+                        view.cut_off(key, heard)
+
                 speech = open_speech_out(
                     sink,
                     o,
                     live.session.options,
-                    note=session_note(live.session),
+                    note=played_note(live.session, sink, loop),
+                    on_done=done,
                     report=lambda message: loop.call_soon_threadsafe(view.note, f"spoken replies: {message}"),
                 )
             except TtsUnavailable as exc:

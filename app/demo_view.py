@@ -90,6 +90,7 @@ class _Turn:
     status: str = ""
     reason: str = ""
     paused: str = ""
+    heard: float | None = None  # seconds of its spoken audio played before the user cut it off
 
 
 @dataclass
@@ -144,6 +145,14 @@ class LiveView:
         with self._lock:
             self._s.notices.append(f'<div class="notice">{_e(message)}</div>')
             self.version += 1
+
+    def cut_off(self, response_id: str, heard_s: float) -> None:
+        """The spoken answer ``response_id`` was cut off after ``heard_s`` seconds of it had played."""
+        with self._lock:
+            turn = next((t for t in reversed(self._s.turns) if t.response_id == response_id), None)
+            if turn is not None:
+                turn.heard = heard_s
+                self.version += 1
 
     def apply(self, event: Event) -> None:
         with self._lock:
@@ -282,6 +291,9 @@ class LiveView:
             classes += f" {turn.status}"
             why = f": {_e(turn.reason)}" if turn.reason else ""
             badge = f' <span class="badge">[{_e(turn.status)}{why}]</span>'
+        if turn.heard is not None:
+            classes += " cut"
+            badge += f' <span class="badge heard">[cut off: {turn.heard:.1f} s of it was heard]</span>'
         return out + f'<div class="{classes}" data-response="{_e(turn.response_id)}">{_e(turn.answer)}{badge}</div>'
 
     @staticmethod

@@ -32,7 +32,7 @@ CSS = """
 .turn.user { background: #e8f0fe; }
 .turn.assistant { background: #eef7ee; }
 .turn.assistant.streaming { border-left: 3px solid #4caf50; }
-.turn.assistant.interrupted, .turn.assistant.cancelled { background: #fff4e5; }
+.turn.assistant.interrupted, .turn.assistant.cancelled, .turn.assistant.cut { background: #fff4e5; }
 .turn.assistant.failed { background: #fdecea; }
 .badge { font-size: .8em; color: #a15c00; }
 .ignored { color: #777; } .proactive { color: #0b57d0; } .watching { color: #555; } .accepted { color: #2e7d32; }
@@ -57,24 +57,50 @@ body.hide-boxes .preview .box { display: none; }
 HEAD = """
 <script>
 (() => {
+  // Spoken replies through Web Audio, one clip after the other. window.omnistreamSpeech.state() says what the page's
+  // audio does now: playing (a clip is sounding), played (seconds played out), cut (seconds dropped unplayed by a
+  // stop), stops (stop signals acted on), stoppedAt (performance.now() of the last stop that cut something) and clock
+  // (the audio clock, seconds).
   let ctx = null, playAt = 0, lastClip = 0, lastStop = 0, sources = [];
+  let played = 0, cut = 0, stops = 0, stoppedAt = null;
   const audio = () => { ctx = ctx || new AudioContext(); return ctx; };
   document.addEventListener("click", () => audio().resume(), true);
+  const heard = (s, at) => Math.min(Math.max(at - s.at, 0), s.buffer.duration);
   const play = async (b64) => {
-    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0)), before = stops;
     const buffer = await audio().decodeAudioData(bytes.buffer);
+    if (stops !== before) return;  // a stop came while it was decoded: it is not to be heard
     const src = ctx.createBufferSource();
     src.buffer = buffer; src.connect(ctx.destination);
     playAt = Math.max(playAt, ctx.currentTime);
-    src.start(playAt); playAt += buffer.duration; sources.push(src);
-    src.onended = () => { sources = sources.filter(s => s !== src); };
-    document.body.dataset.spokenSeconds = ((+document.body.dataset.spokenSeconds || 0) + buffer.duration).toFixed(2);
+    src.at = playAt; src.start(playAt); playAt += buffer.duration; sources.push(src);
+    src.onended = () => {
+      if (!sources.includes(src)) return;  // stopped: counted by the stop
+      sources = sources.filter(s => s !== src); played += buffer.duration;
+    };
+  };
+  const stop = () => {
+    const now = ctx ? ctx.currentTime : 0;
+    const dropped = sources.reduce((sum, s) => sum + s.buffer.duration - heard(s, now), 0);
+    played += sources.reduce((sum, s) => sum + heard(s, now), 0);
+    sources.forEach(s => s.stop()); sources = []; playAt = 0; stops += 1;
+    if (dropped > 0) { cut += dropped; stoppedAt = performance.now(); }
+  };
+  window.omnistreamSpeech = {
+    state: () => {
+      const now = ctx ? ctx.currentTime : 0;
+      return {
+        playing: sources.some(s => s.at <= now && now < s.at + s.buffer.duration),
+        played: played + sources.reduce((sum, s) => sum + heard(s, now), 0),
+        cut, stops, stoppedAt, clock: now,
+      };
+    },
   };
   new MutationObserver(() => {
     const el = document.querySelector("#spoken .spoken-clip");
     if (!el) return;
-    const stop = +el.dataset.stop, clip = +el.dataset.clip;
-    if (stop > lastStop) { lastStop = stop; sources.forEach(s => s.stop()); sources = []; playAt = 0; }
+    const stopCount = +el.dataset.stop, clip = +el.dataset.clip;
+    if (stopCount > lastStop) { lastStop = stopCount; stop(); }
     if (clip > lastClip && el.dataset.audio) { lastClip = clip; play(el.dataset.audio); }
   }).observe(document.documentElement, { subtree: true, childList: true, attributes: true });
 })();

@@ -10,11 +10,12 @@ import re
 import socket
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from app.demo_view import PANELS
@@ -26,6 +27,20 @@ from tests.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (apt install chromium); Playwright downloads no browser
 QUESTION = "What color is the screen?"
+BARGE_IN = "Wait a moment, please tell me what color the screen is."
+PLAYER = "window.omnistreamSpeech.state()"  # what the page's audio does (app/gradio_demo.py's player)
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -51,32 +66,37 @@ def server() -> Iterator[RunningDemo]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    media = tmp_path_factory.mktemp("media")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+def launch(playwright: Playwright, camera: Path, microphone: Path) -> Browser:
+    """Chromium with a fake camera and microphone playing ``camera`` (.y4m) and ``microphone`` (WAV), looped."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *BROWSER_ARGS,
+            f"--use-file-for-fake-video-capture={camera}",
+            f"--use-file-for-fake-audio-capture={microphone}",
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, media: Path) -> Iterator[Browser]:
     camera = write_camera_clip(media / "camera.y4m")
     # the question 1 s in, then 20 s of silence: Chromium loops the file, so it is asked again every ~22.6 s
     microphone = write_question_wav(media / "question.wav", QUESTION, lead_s=1.0, tail_s=20.0)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera}",
-                f"--use-file-for-fake-audio-capture={microphone}",
-                "--autoplay-policy=no-user-gesture-required",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    chromium = launch(playwright, camera, microphone)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -98,7 +118,7 @@ def test_spoken_question_from_the_microphone_is_answered_on_the_page(page: Page,
     assert "voice:" in page.inner_text("#conversation")
     assert "answered" in page.inner_text("#decisions")
     # the answer is spoken in the page, sentence by sentence
-    wait_for(page, "() => +(document.body.dataset.spokenSeconds || 0) > 0.3", 30)
+    wait_for(page, f"() => {PLAYER}.played > 0.3", 30)
     page.screenshot(path=str(tmp_path / "spoken.png"), full_page=True)
 
 
@@ -236,3 +256,42 @@ def test_a_file_that_is_not_a_video_and_a_url_that_does_not_answer_get_messages_
     upload.set_input_files(notes)
     page.get_by_text("Invalid file type: notes.txt").wait_for(timeout=10_000)
     assert "Live session" in page.inner_text("#status")
+
+
+def test_speaking_over_a_spoken_answer_stops_the_page_audio_at_once(
+    server: RunningDemo, playwright: Playwright, media: Path
+) -> None:
+    lead_s, tail_s = 1.0, 20.0
+    microphone = write_question_wav(media / "barge_in.wav", BARGE_IN, lead_s=lead_s, tail_s=tail_s)
+    with wave.open(str(microphone)) as wav:
+        speech_s = wav.getnframes() / wav.getframerate() - lead_s - tail_s
+    chromium = launch(playwright, write_camera_clip(media / "camera.y4m"), microphone)
+    page = chromium.new_page()
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("#status .status.live", timeout=30_000)
+        # nothing seen yet: a fixed answer of some 6 s of speech, spoken in the page
+        page.fill("#question textarea", "What was shown just before the cat?")
+        page.click("#send")
+        wait_for(page, f"() => {PLAYER}.playing", 60)
+        # while it plays the user starts the microphone and, 1 s later, talks over it
+        clicked = page.evaluate("performance.now()")
+        page.click("#mic button.record-button")
+        wait_for(page, f"() => !{PLAYER}.playing && {PLAYER}.stops > 0", 20)
+        stopped = page.evaluate(PLAYER)
+        assert stopped["cut"] > 0  # audio the page held was dropped unplayed: cut off, not run out
+        assert (stopped["stoppedAt"] - clicked) / 1000 < lead_s + speech_s  # while the user was still talking
+        assert "color the screen" not in page.inner_text("#transcript")
+        # the audio clock runs on, the answer's playback position does not
+        wait_for(page, f"() => {PLAYER}.clock > {stopped['clock'] + 1.0}", 10)
+        assert page.evaluate(PLAYER)["played"] == pytest.approx(stopped["played"])
+        # the interruption is heard and answered; the cut answer says how much of it was heard
+        cut = "document.querySelector('#conversation .turn.assistant.cut')"
+        wait_for(page, f"() => {cut} !== null", 90)
+        assert page.locator("#conversation .turn.assistant").first.get_attribute("class") == "turn assistant cut"
+        heard = re.search(r"cut off: ([\d.]+) s of it was heard", page.inner_text("#conversation .turn.assistant.cut"))
+        assert heard is not None and float(heard[1]) == pytest.approx(stopped["played"], abs=1.0)
+        assert "color the screen" in page.inner_text("#transcript")
+        assert "answered" in page.inner_text("#decisions")
+    finally:
+        chromium.close()
