@@ -4,35 +4,41 @@ except where a test checks the request's media parts themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
 
 from app.sample import QUESTION, sample_clip
-from engine.backends.base import AnswerRequest
+from engine.backends.base import AnswerRequest, Turn
 from engine.backends.remote.backend import RemoteBackend, RemoteContext
 from engine.backends.remote.client import RemoteError
 from engine.backends.remote.options import RemoteOptions
 from engine.cancel import CancelToken
-from engine.events import Error, QueryAccepted, ResponseDone
+from engine.events import Error, Event, QueryAccepted, ResponseDelta, ResponseDone, ResponsePaused
+from engine.options import ResponseOptions, SessionOptions
 from engine.runtime import EngineConfig, open_session
 from engine.session import Session
 from streams.audio import AudioFileSource
-from streams.clock import ReplayClock
-from streams.items import VideoFrame
+from streams.clock import LiveClock, ReplayClock
+from streams.items import SAMPLE_RATE, VideoFrame
+from streams.push import PushSource
+from streams.synth import speak
 from streams.text import ScheduledTextSource
 from streams.video import VideoFileSource
-from tests.servers import LlamaServer, free_port
-from tests.timeline import run_collect
+from tests.servers import BodyLimitProxy, LlamaServer, free_port
+from tests.timeline import ScriptedSource, run_collect
 
 LONG = "Write a long story about a dragon who learns to bake bread, with many chapters."
 
@@ -53,8 +59,40 @@ def context(base_url: str, model: str = LlamaServer.ALIAS, **options: object) ->
 
 
 def generated_tokens(log: Path) -> list[int]:
-    """Tokens each finished request generated, from llama.cpp's own timing lines ("eval time = ... / N runs")."""
+    """Tokens each finished request generated, from llama.cpp's own timing lines ("eval time = ... / N runs"), which
+    it prints when a generation ends (end of text or max_tokens), never for one it abandoned."""
     return [int(n) for n in re.findall(r"(?<!prompt )eval time =.*?/\s*(\d+) runs", log.read_text(errors="replace"))]
+
+
+def disconnects(log: Path) -> int:
+    """Streams llama.cpp's server saw the client close before it had sent them in full."""
+    return log.read_text(errors="replace").count("Disconnected from client")
+
+
+def remote_config(
+    base_url: str, *, speech: bool, max_new_tokens: int, context_seconds: float | None = None, **options: Any
+) -> EngineConfig:
+    settings: dict[str, Any] = {"max_images": 0, "retries": 1, "backoff_s": 0.1, **options}
+    response = ResponseOptions(max_new_tokens=max_new_tokens, context_seconds=context_seconds)
+    return EngineConfig(
+        backend="remote",
+        model=LlamaServer.ALIAS,
+        speech=speech,
+        options=SessionOptions(response=response),
+        backend_options=RemoteOptions(base_url=base_url, **settings),
+    )
+
+
+async def next_event(events: AsyncIterator[Event], kind: type, timeout: float = 60) -> Any:
+    """The next event of ``kind`` from a session's event stream (the others are passed over)."""
+
+    async def scan() -> Event:
+        async for event in events:
+            if isinstance(event, kind):
+                return event
+        raise AssertionError(f"the session ended before a {kind.__name__}")
+
+    return await asyncio.wait_for(scan(), timeout)
 
 
 @pytest.mark.e2e
@@ -75,6 +113,107 @@ async def test_spoken_question_over_the_video_is_answered_by_the_server(llama: L
     assert [d.status for d in done] == ["completed"]
     assert done[0].text.strip() and done[0].ttft_ms is not None
     assert not [e for e in events if isinstance(e, Error)]
+
+
+@pytest.mark.e2e
+async def test_speaking_over_the_answer_aborts_the_servers_generation(llama: LlamaServer) -> None:
+    """A long answer streams from the server; once its first words arrive the user talks over it (espeak-ng speech
+    into a live microphone source, through Silero VAD): the response is interrupted, its HTTP stream closed, and
+    llama.cpp abandons the generation."""
+    before, dropped = len(generated_tokens(llama.log)), disconnects(llama.log)
+    clock = LiveClock()
+    session = await open_session(remote_config(llama.base_url, speech=True, max_new_tokens=400), clock)
+    mic = PushSource("audio", "mic", now=clock.now)
+    events = session.subscribe()
+    running = asyncio.create_task(session.run([mic]))
+    talk = asyncio.Event()
+
+    async def microphone(words: np.ndarray, block: int = SAMPLE_RATE // 10) -> None:
+        """Silence in real time, and the words once ``talk`` is set."""
+        pending, said = np.zeros(0, np.float32), False
+        while True:
+            if talk.is_set() and not said:
+                pending, said = np.concatenate([pending, words]), True
+            out, pending = pending[:block], pending[block:]
+            mic.push_audio(np.pad(out, (0, block - len(out))))
+            await asyncio.sleep(block / SAMPLE_RATE)
+
+    talking = asyncio.create_task(microphone(speak("Stop, stop, that is enough, thank you.")))
+    try:
+        session.submit_text(LONG)
+        await next_event(events, ResponseDelta)
+        talk.set()
+        paused: ResponsePaused = await next_event(events, ResponsePaused)
+        done: ResponseDone = await next_event(events, ResponseDone)
+        assert done.status == "interrupted" and done.reason.startswith("barge-in"), done
+        assert done.text.strip() and paused.t < done.t  # it was streaming when the user spoke, and was cut
+        deadline = time.monotonic() + 10
+        while disconnects(llama.log) == dropped and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert disconnects(llama.log) == dropped + 1  # the server saw the interrupted stream go
+    finally:
+        await session.stop()
+        talking.cancel()
+        mic.end()
+        await running
+    # the server takes one request at a time: when this one is through, an interrupted generation still running
+    # would have finished (and reported its timings) before it; only this one's are there
+    after = context(llama.base_url)
+    assert "".join(after.answer(AnswerRequest(query="Say hi.", t=1.0, max_new_tokens=8), CancelToken())).strip()
+    after.close()
+    assert len(generated_tokens(llama.log)[before:]) == 1
+
+
+async def test_a_server_killed_mid_answer_is_an_error_event_and_the_restarted_server_answers_the_session(
+    tmp_path: Path,
+) -> None:
+    server = LlamaServer(tmp_path)
+    server.start()
+    try:
+        clock = LiveClock()
+        session = await open_session(remote_config(server.base_url, speech=False, max_new_tokens=400), clock)
+        camera = PushSource("video", "camera", now=clock.now)
+        events = session.subscribe()
+        running = asyncio.create_task(session.run([camera]))
+        session.submit_text(LONG)
+        await next_event(events, ResponseDelta)
+        await asyncio.to_thread(server.kill)  # SIGKILL mid-answer
+        error: Error = await next_event(events, Error)
+        assert error.source == "backend" and server.base_url in error.message
+        assert re.search(r"the stream broke off|cannot connect", error.message), error.message
+        failed: ResponseDone = await next_event(events, ResponseDone)
+        assert failed.status == "failed" and failed.text.strip()  # what arrived before the crash was delivered
+        await asyncio.to_thread(server.start)
+        session.submit_text("Say hello.")
+        answered: ResponseDone = await next_event(events, ResponseDone)
+        assert answered.status == "completed" and answered.text.strip()
+        camera.end()
+        assert await running
+    finally:
+        server.stop()
+
+
+async def test_frames_too_large_for_the_server_are_named_and_the_next_answer_tries_again(llama: LlamaServer) -> None:
+    """llama.cpp's server reads no images and takes bodies of any size, so the refusal comes from a body-limiting
+    proxy in front of it, as nginx's 413 would: the error names the server, the status, the proxy's page and the
+    options that shrink the frames; the next question, with no frame in its context, is answered through it."""
+    noise = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)  # JPEG barely compresses it
+    with BodyLimitProxy(llama.base_url.removesuffix("/v1"), limit=256 * 1024) as proxy:
+        config = remote_config(
+            proxy.base_url, speech=False, max_new_tokens=8, context_seconds=3, max_images=1, image_size=1920
+        )
+        session = await open_session(config, ReplayClock("fast"))
+        camera = ScriptedSource("camera", "video", [VideoFrame(t=0.5, image=noise)])
+        questions = ScheduledTextSource([(1.0, "What is in the picture?"), (10.0, "Say hello.")])
+        events = await run_collect(session, [camera, questions])
+    (error,) = [e for e in events if isinstance(e, Error)]
+    assert proxy.base_url in error.message and "HTTP 413: 413 Request Entity Too Large" in error.message
+    assert re.search(
+        r"the request was \d+ KiB with 1 frame\(s\) of up to 1920 px: send fewer or smaller", error.message
+    )
+    assert "--max-images, --image-size" in error.message
+    done = [e for e in events if isinstance(e, ResponseDone)]
+    assert [d.status for d in done] == ["failed", "completed"] and done[1].text.strip() and proxy.refused == 1
 
 
 def test_cancel_closes_the_stream_and_the_server_stops_generating(llama: LlamaServer) -> None:
@@ -170,17 +309,28 @@ def test_the_model_gate_reads_yes_no_logprobs_from_the_server(llama: LlamaServer
     assert 0.0 < p < 1.0  # both "yes" and "no" were among the server's top first tokens
 
 
-def test_requests_keep_a_stable_prefix_and_carry_jpeg_frames() -> None:
+def test_each_request_repeats_the_last_one_before_its_media_and_carries_jpeg_frames() -> None:
+    text_only = RemoteContext("m", RemoteOptions(max_images=0))
+    text_only.ingest_transcript(1.0, 2.0, "look at the rocket")
+    first = text_only.messages(AnswerRequest(query="Who is this?", t=3.0))
+    text_only.ingest_transcript(4.0, 5.0, "it is taking off")
+    asked = (Turn("user", "Who is this?", 3.0), Turn("assistant", "An astronaut.", 3.5))
+    second = text_only.messages(AnswerRequest(query="What is behind them?", t=6.0, history=asked))
+    assert second[: len(first)] == first  # the whole first request, unchanged: a prefix cache covers it
+    assert second[len(first)] == {"role": "assistant", "content": "An astronaut."}
+    assert "taking off" in second[-1]["content"] and "rocket" not in second[-1]["content"]
+
     ctx = RemoteContext("m", RemoteOptions(max_images=2, image_size=64))
     photo = skimage.data.astronaut()
     for t in (0.0, 1.0, 2.0, 3.0):
         ctx.ingest_frame(VideoFrame(t=t, image=photo))
     ctx.ingest_transcript(1.0, 2.0, "look at the rocket")
-    first = ctx.messages(AnswerRequest(query="Who is this?", t=3.0))
-    second = ctx.messages(AnswerRequest(query="What is behind them?", t=3.0))
-    assert first[:-1] == second[:-1] and first[-1]["content"][:-1] == second[-1]["content"][:-1]
-    images = [p for p in first[-1]["content"] if p["type"] == "image_url"]
-    assert len(images) == 2
+    with_frames = ctx.messages(AnswerRequest(query="Who is this?", t=3.0))
+    parts = with_frames[-1]["content"]
+    assert [p["type"] for p in parts] == ["text", "text", "image_url", "text", "image_url", "text"]
+    texts = [p["text"] for p in parts if p["type"] == "text" and not p["text"].startswith("Frame at")]
+    assert "\n\n".join(texts) == first[-1]["content"]  # as the next request repeats it: the same, less the frames
+    images = [p for p in parts if p["type"] == "image_url"]
     data = images[0]["image_url"]["url"].removeprefix("data:image/jpeg;base64,")
     decoded = Image.open(io.BytesIO(base64.b64decode(data)))
     assert decoded.format == "JPEG" and max(decoded.size) == 64

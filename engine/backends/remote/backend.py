@@ -1,8 +1,11 @@
 """``RemoteBackend``: no weights here, the model runs on an OpenAI-compatible server; ``RemoteContext``: one
 stream's recent frames, audio and transcripts, sent with each question.
 
-Request layout, kept stable across questions so the server's prefix cache covers all but the new part: the system
-text, then the dialogue history, then the stream's media and transcripts, then the question.
+Request layout, append-only across questions so the server's prefix cache covers all but the new part: the system
+text, then the dialogue in stream order (each past question after the speech heard before it, each answer), then
+the speech heard since, the frames and audio, then the question. A past question is sent again exactly as it was
+sent, less its media, so the next request shares everything up to that question's frames. The prefix changes when
+something leaves its front: a dialogue turn past ``history_turns``, a transcript past the window.
 """
 
 from __future__ import annotations
@@ -92,26 +95,31 @@ class RemoteContext:
             self._speech.append((start, end, text))
 
     def messages(self, request: AnswerRequest) -> list[dict[str, Any]]:
-        """The chat request for ``request``: system, history, then media and transcripts, then the question."""
+        """The chat request for ``request``: system, the dialogue with the speech heard before each past question,
+        then the speech heard since, the media and the question."""
         system = SYSTEM + (f"\n\n{request.instructions}" if request.instructions else "")
         out: list[dict[str, Any]] = [{"role": "system", "content": system}]
-        out += [{"role": turn.role, "content": turn.text} for turn in request.history if turn.text]
         start = request.t - request.context_seconds if request.context_seconds is not None else -np.inf
         with self._lock:
             frames = pick_frames(self._frames, start, request.t, self.options.max_images)
-            speech = [s for s in self._speech if s[1] >= start and s[0] <= request.t]
+            speech = [s for s in self._speech if start <= s[1] <= request.t]
             audio = [c for c in self._audio if c.end > request.t - self.options.audio_seconds and c.t <= request.t]
-        parts: list[dict[str, Any]] = []
+        for turn in request.history:
+            if not turn.text:
+                continue
+            content = turn.text
+            if turn.role == "user":  # as it was sent when it was asked (a transcript ends before it was)
+                heard, speech = [s for s in speech if s[1] <= turn.t], [s for s in speech if s[1] > turn.t]
+                content = "\n\n".join(p["text"] for p in [*_heard(heard), _question(turn.t, turn.text)])
+            out.append({"role": turn.role, "content": content})
+        parts = _heard(speech)
         for frame in frames:
             parts.append({"type": "text", "text": f"Frame at {frame.t:.1f} s:"})
             parts.append(image_part(frame, self.options.image_size, self.options.jpeg_quality))
         if audio:
             parts.append({"type": "text", "text": f"Stream audio up to {request.t:.1f} s:"})
             parts.append(audio_part(np.concatenate([c.samples for c in audio]), SAMPLE_RATE))
-        if speech:
-            heard = "\n".join(f"[{a:.1f}-{b:.1f} s] {text}" for a, b, text in speech)
-            parts.append({"type": "text", "text": f"Speech heard in the stream:\n{heard}"})
-        parts.append({"type": "text", "text": f"Question at {request.t:.1f} s: {request.query}"})
+        parts.append(_question(request.t, request.query))
         if all(p["type"] == "text" for p in parts):  # text-only servers may not take content parts
             out.append({"role": "user", "content": "\n\n".join(p["text"] for p in parts)})
         else:
@@ -131,3 +139,14 @@ class RemoteContext:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _heard(speech: list[tuple[float, float, str]]) -> list[dict[str, Any]]:
+    if not speech:
+        return []
+    heard = "\n".join(f"[{a:.1f}-{b:.1f} s] {text}" for a, b, text in speech)
+    return [{"type": "text", "text": f"Speech heard in the stream:\n{heard}"}]
+
+
+def _question(t: float, query: str) -> dict[str, Any]:
+    return {"type": "text", "text": f"Question at {t:.1f} s: {query}"}
