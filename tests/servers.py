@@ -1,16 +1,20 @@
-"""Loopback servers the tests start for real (a free port, a mosquitto broker from its config lines), the MQTT bridge
-run against one, and a test-side MQTT client that records everything published."""
+"""Loopback servers the tests start for real (a free port, a mosquitto broker from its config lines, llama.cpp's
+OpenAI-compatible server and a body-limiting proxy in front of it), the MQTT bridge run against one, and a test-side
+MQTT client that records everything published."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
 import json
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -187,3 +191,59 @@ class LlamaServer:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+
+
+class BodyLimitProxy:
+    """A reverse proxy in front of ``upstream`` (an HTTP root such as a ``LlamaServer``'s) that refuses request bodies
+    over ``limit`` bytes with 413 and nginx's error page, as nginx does past its ``client_max_body_size``; what it
+    lets through is forwarded and the whole reply relayed. Runs in a thread on 127.0.0.1 at a free port."""
+
+    PAGE = b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n</body>\r\n</html>\r\n"
+
+    def __init__(self, upstream: str, limit: int) -> None:
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._relay(None)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))  # read, as nginx discards it
+                if len(body) > limit:
+                    proxy.refused += 1
+                    self._reply(413, "text/html", BodyLimitProxy.PAGE)
+                else:
+                    self._relay(body)
+
+            def _relay(self, body: bytes | None) -> None:
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                request = urllib.request.Request(upstream + self.path, data=body, headers=headers)
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as reply:
+                        self._reply(reply.status, reply.headers.get("Content-Type", ""), reply.read())
+                except urllib.error.HTTPError as error:
+                    self._reply(error.code, error.headers.get("Content-Type", ""), error.read())
+
+            def _reply(self, status: int, content_type: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.refused = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> BodyLimitProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,8 +52,9 @@ class ChatClient:
             raise self._fail(f"does not serve this model; it serves: {', '.join(map(str, served)) or 'none'}")
         self._model_checked = True
 
-    def _with_retries(self, call: Any, cancel: CancelToken) -> httpx.Response | None:
-        """``call()`` retried with backoff on connection errors; None when cancelled while waiting."""
+    def _with_retries(self, call: Any, cancel: CancelToken, too_large: str = "") -> httpx.Response | None:
+        """``call()`` retried with backoff on connection errors; None when cancelled while waiting. ``too_large``:
+        what to add to a refusal of the request as too large (what it carried, which options shrink it)."""
         delay = self.options.backoff_s
         for attempt in range(self.options.retries + 1):
             try:
@@ -69,7 +71,10 @@ class ChatClient:
             except httpx.TimeoutException as exc:
                 raise self._fail(f"no reply within {self.options.read_timeout_s:g} s ({type(exc).__name__})") from exc
             if response.status_code >= 400:
-                raise self._fail(f"HTTP {response.status_code}: {_error_message(response)}")
+                cause = f"HTTP {response.status_code}: {_error_message(response)}"
+                if too_large and _refused_as_too_large(response.status_code, cause):
+                    cause += f" ({too_large})"
+                raise self._fail(cause)
             return response
         raise AssertionError("unreachable")
 
@@ -93,15 +98,22 @@ class ChatClient:
             "stream": True,
         }
 
+        request = self.http.build_request("POST", "/chat/completions", json=body)
+        parts = [p for m in messages if isinstance(m["content"], list) for p in m["content"]]
+        images = sum(p.get("type") == "image_url" for p in parts)
+        too_large = f"the request was {len(request.content) / 1024:.0f} KiB"
+        if images:
+            too_large += f" with {images} frame(s) of up to {self.options.image_size} px: send fewer or smaller frames"
+            too_large += " (--max-images, --image-size)"
+
         def send() -> httpx.Response:
-            request = self.http.build_request("POST", "/chat/completions", json=body)
             response = self.http.send(request, stream=True)
             if response.status_code >= 400:
                 response.read()
                 response.close()
             return response
 
-        response = self._with_retries(send, cancel)
+        response = self._with_retries(send, cancel, too_large)
         if response is None:
             return
         try:
@@ -177,11 +189,23 @@ def _message_of(error: object) -> str:
     return str(error)
 
 
+# what servers and proxies say when a request is too large for them: HTTP 413 (a proxy's body limit, e.g. nginx's
+# client_max_body_size), or a 400 naming the context length (vLLM, SGLang, llama.cpp) or an image limit (vLLM)
+_TOO_LARGE = re.compile(
+    r"too (large|long|big|many)|context (length|size|window)|exceed|longer than|at most \d+ image", re.IGNORECASE
+)
+
+
+def _refused_as_too_large(status: int, message: str) -> bool:
+    return status == 413 or (status == 400 and _TOO_LARGE.search(message) is not None)
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        title = re.search(r"<title>(.*?)</title>", response.text, re.I | re.S)  # a proxy's HTML error page
+        return title.group(1).strip() if title else response.text[:200] or response.reason_phrase
     if isinstance(body, dict) and "error" in body:
         return _message_of(body["error"])[:300]
     if isinstance(body, dict) and "detail" in body:
