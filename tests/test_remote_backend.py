@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import re
 import subprocess
 import sys
@@ -334,3 +335,15 @@ def test_each_request_repeats_the_last_one_before_its_media_and_carries_jpeg_fra
     data = images[0]["image_url"]["url"].removeprefix("data:image/jpeg;base64,")
     decoded = Image.open(io.BytesIO(base64.b64decode(data)))
     assert decoded.format == "JPEG" and max(decoded.size) == 64
+
+
+def test_the_remote_ttft_benchmark_runs_and_the_stable_prefix_is_computed_once(tmp_path: Path) -> None:
+    from benchmarks.bench_remote import main
+
+    out = tmp_path / "remote.json"
+    tiny = ["--ages", "10", "20", "--repeats", "1", "--max-new-tokens", "2", "--machine", "shared"]
+    report = main([*tiny, "--json", str(out)])
+    assert json.loads(out.read_text()) == report and set(report["ratio"]) == {"stable", "moving"}
+    stable, moving = report["results"]["stable"]["20"], report["results"]["moving"]["20"]
+    # the follow-up question: with the stable prefix the server computes only what is new since the cold question
+    assert stable["tokens"] < moving["tokens"] and moving["tokens"] >= moving["cold_tokens"]
