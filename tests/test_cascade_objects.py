@@ -103,6 +103,14 @@ def test_object_colour_comes_from_its_own_pixels_not_the_frame() -> None:
     )
     assert seen.concept == "cat" and seen.name == "tabby"
     assert seen.colours[0] in ("orange", "brown")
+    # a real cup of coffee seen from above (the box the detector draws on skimage's coffee): the red cup's walls,
+    # not the orange crema that fills the middle of its box
+    coffee = data.coffee()
+    h, w = coffee.shape[:2]
+    box = Box(0.319 * w, 0.037 * h, 0.667 * w, 0.718 * h)
+    assert object_palette(coffee, box)[0][0] == "orange"  # what the inner part of any other object's box would say
+    (cup,) = seen_objects(coffee, [Detection("cup", 0.5, box, "fake")])
+    assert cup.colours[0] != "orange" and "red" in dict(cup.palette) and dict(cup.palette)["red"] > 0.2
     assert where(0.1, 0.1) == "top left" and where(0.5, 0.5) == "centre" and where(0.9, 0.5) == "right"
 
 

@@ -3,6 +3,8 @@
 ``seen_objects`` turns a detector's boxes (and the classifier's finer names for them) into ``SeenObject``s: the label
 is mapped to a concept of the vocabulary, the box to words ("top left", "centre"), and the colour is read from the
 pixels inside the box (its inner 60 %, so a round or thin object's background hardly counts), not from the frame.
+A vessel (cup, bowl, glass, vase) is the exception: seen from above its middle is what it holds (coffee, soup), so its
+colour is read from the ring around that middle, inside the ellipse the box bounds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from engine.vision.types import Box, Detection, Label
 INNER = 0.6  # share of the box's width and height, around its centre, whose pixels give the object's colour
 _COLOUR_THUMB = 24  # the inner part of the box is shrunk to at most this many pixels a side before classifying
 SECOND_COLOUR = 0.3  # a second colour is named when it covers at least this share of the object
+VESSELS = frozenset({"cup", "bowl", "wine glass", "vase"})  # their colour is their walls', not their contents'
 OVERRIDE_SCORE = 0.45  # a classifier name of the same kind (animal, vehicle) this sure replaces the detector's class
 
 
@@ -48,20 +51,30 @@ def where(cx: float, cy: float) -> str:
     return " ".join(part for part in (row, col) if part) or "centre"
 
 
-def object_palette(rgb: np.ndarray, box: Box) -> tuple[tuple[str, float], ...]:
-    """The colour names of the pixels inside ``box`` (its inner part) with the share each covers, largest first."""
+def object_palette(rgb: np.ndarray, box: Box, *, vessel: bool = False) -> tuple[tuple[str, float], ...]:
+    """The colour names of the pixels inside ``box`` (its inner part; for a ``vessel`` the ring between the inner
+    ellipse and the box's own) with the share each covers, largest first."""
     height, width = rgb.shape[:2]
-    margin_x, margin_y = box.width * (1 - INNER) / 2, box.height * (1 - INNER) / 2
-    x0, x1 = max(0, int(box.x0 + margin_x)), min(width, int(np.ceil(box.x1 - margin_x)))
-    y0, y1 = max(0, int(box.y0 + margin_y)), min(height, int(np.ceil(box.y1 - margin_y)))
+    margin = 0.0 if vessel else (1 - INNER) / 2
+    x0, x1 = max(0, int(box.x0 + box.width * margin)), min(width, int(np.ceil(box.x1 - box.width * margin)))
+    y0, y1 = max(0, int(box.y0 + box.height * margin)), min(height, int(np.ceil(box.y1 - box.height * margin)))
     if x1 <= x0 or y1 <= y0:
         return ()
     crop = rgb[y0:y1, x0:x1]
-    scale = min(1.0, _COLOUR_THUMB / max(crop.shape[:2]))
+    scale = min(1.0, (_COLOUR_THUMB / INNER if vessel else _COLOUR_THUMB) / max(crop.shape[:2]))
     if scale < 1.0:
         size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
         crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-    names, counts = np.unique(colour_names(cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)), return_counts=True)
+    names = colour_names(cv2.cvtColor(crop, cv2.COLOR_RGB2HSV))
+    if vessel:
+        rows, cols = names.shape
+        y, x = np.mgrid[0:rows, 0:cols]
+        # squared distance from the centre in units of the half box: 1 on the box's ellipse, INNER² on the inner one
+        r2 = ((x + 0.5) / cols * 2 - 1) ** 2 + ((y + 0.5) / rows * 2 - 1) ** 2
+        names = names[(r2 >= INNER**2) & (r2 <= 1.0)]
+    names, counts = np.unique(names, return_counts=True)
+    if not counts.size:
+        return ()
     order = np.argsort(-counts)
     return tuple((str(names[i]), round(float(counts[i] / counts.sum()), 3)) for i in order)
 
@@ -104,7 +117,7 @@ def seen_objects(
         concept, name = name_object(detection.label, labels)
         shares = (box.x0 / width, box.y0 / height, box.x1 / width, box.y1 / height)
         cx, cy = box.centre
-        palette = object_palette(rgb, box)
+        palette = object_palette(rgb, box, vessel=concept in VESSELS)
         found.append(
             SeenObject(
                 concept=concept,
