@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from engine.backends.cascade.mcq import best, score_options
 from engine.backends.cascade.objects import SeenObject
 from engine.backends.cascade.ocr import TextReader, ocr_model_paths
 from engine.backends.cascade.options import CascadeOptions
-from engine.backends.cascade.perception import Observation, Perceiver
+from engine.backends.cascade.perception import Observation, Perceiver, steady_faint
 from engine.backends.cascade.report import PerceptionReport, notice_id
 from engine.backends.cascade.scene_log import SceneLog
 from engine.backends.cascade.vision_models import VisionModels, load_vision_models
@@ -115,6 +116,8 @@ class CascadeContext:
         self.log = SceneLog(options.log_entries, options.motion_gap_s, options.leave_after_s)
         self.report = PerceptionReport(self.log)
         self.last_observation: Observation | None = None
+        self._runs: deque[tuple[SeenObject, ...]] = deque(maxlen=options.perception.watch_runs)  # detector runs
+        self._faint: tuple[SeenObject, ...] = ()  # the latest run's detections too faint to log
         self.visible_texts: list[str] = []  # text read in the latest frame that was read
         self._speech: list[str] = []  # transcripts not yet seen by each condition check
         self._speech_seen: dict[str, int] = {}
@@ -129,6 +132,11 @@ class CascadeContext:
         observation = self.perceiver.observe(frame)
         self.log.add_observation(observation)
         self.last_observation = observation
+        if observation.scene_change:
+            self._runs.clear()
+        if observation.objects is not None:
+            self._runs.append(observation.objects + observation.faint)
+            self._faint = observation.faint
         if observation.texts is not None:
             self.visible_texts = [line.text for line in observation.texts]
 
@@ -267,6 +275,10 @@ class CascadeContext:
         self._speech_seen[condition] = len(self._speech)
         obs = self.last_observation
         objects, people = self.log.in_view(steady_s=self.options.perception.detect_interval_s)
+        runs = tuple(self._runs)
+        if len(runs) == self._runs.maxlen:
+            # a thing waited for counts before the detector is sure of it when every recent run found it there
+            objects += steady_faint(self._faint, runs, objects)
         return check_condition(
             condition,
             visible_texts=self.visible_texts,

@@ -24,7 +24,7 @@ from engine.backends.cascade.colours import ColourRegion, dominant_colours, plac
 from engine.backends.cascade.objects import SeenObject, seen_objects
 from engine.backends.cascade.ocr import TextLine, TextReader
 from engine.backends.cascade.people import SeenPerson, seen_people
-from engine.backends.cascade.vision_models import Schedule, VisionModels
+from engine.backends.cascade.vision_models import WATCH_FLOOR, Schedule, VisionModels
 from engine.vision.frames import as_rgb
 from engine.vision.types import Box, Detection, Label
 from streams.items import VideoFrame
@@ -51,6 +51,11 @@ class PerceptionConfig:
     model_core_share: float = 0.25  # each model's interval stretches so its measured cost stays within this share
     classify_boxes: int = 3  # new or moved boxes the classifier names per frame (largest first)
     min_object_score: float = 0.35  # detections less sure than this are not logged
+    # a thing a standing instruction waits for counts from this score when the detector finds it at the same place
+    # in ``watch_runs`` runs in a row (a real cup seen from above scores 0.21-0.28 for seconds before 0.35)
+    watch_min_score: float = WATCH_FLOOR
+    watch_runs: int = 2
+    people_min_score: float = 0.3  # person boxes the people models look into
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class Observation:
     ocr_ms: float
     total_ms: float
     objects: tuple[SeenObject, ...] | None = None  # None: the detector did not run on this frame
+    faint: tuple[SeenObject, ...] = ()  # detections from ``watch_min_score`` up to ``min_object_score`` (not logged)
     labels: tuple[Label, ...] | None = None  # the classifier's names for the whole frame; None: it did not run
     people: tuple[SeenPerson, ...] | None = None  # None: the people models did not run
     problems: tuple[tuple[str, str], ...] = ()  # (model, what went wrong): a model's first failure in this stream
@@ -162,6 +168,7 @@ class Perceiver:
             ocr_ms=round(ocr_ms, 2),
             total_ms=round((time.perf_counter() - started) * 1000, 2),
             objects=vision.objects,
+            faint=vision.faint,
             labels=vision.labels,
             people=vision.people,
             problems=tuple(vision.problems),
@@ -202,13 +209,17 @@ class Perceiver:
                 kept = _outer([d for d in found if d.score >= cfg.min_object_score])
                 finer = self._name_boxes(t, image, kept, vision.problems)
                 vision.objects = seen_objects(image, kept, finer)
+                faint = [d for d in found if cfg.watch_min_score <= d.score < cfg.min_object_score]
+                vision.faint = seen_objects(image, _outer(faint))
         classifier = models.classifier
         if classifier is not None and self._due("classifier", t, grey, cut):
             vision.labels = self._run("classifier", t, grey, lambda: classifier.classify(image), vision.problems)
         if models.people is not None and self._due("people", t, grey, cut):
             people = models.people
             # the detector's boxes of this very frame give the bodies: it need not run twice
-            same_frame = self._detections if self._detections_t == t else None
+            same_frame = None
+            if self._detections_t == t:
+                same_frame = [d for d in self._detections if d.score >= cfg.people_min_score]
             found_people = self._run("people", t, grey, lambda: people.find(image, same_frame), vision.problems)
             if found_people is not None:
                 vision.people = seen_people(found_people, image.shape[1], image.shape[0])
@@ -245,11 +256,25 @@ class Perceiver:
 @dataclass(slots=True)
 class _Vision:
     objects: tuple[SeenObject, ...] | None = None
+    faint: tuple[SeenObject, ...] = ()
     labels: tuple[Label, ...] | None = None
     people: tuple[SeenPerson, ...] | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
+def steady_faint(
+    faint: Sequence[SeenObject], runs: Sequence[tuple[SeenObject, ...]], sure: Sequence[SeenObject]
+) -> list[SeenObject]:
+    """The ``faint`` objects of the latest detector run that every one of ``runs`` (each run's objects, faint and
+    sure) found at the same place as the same concept, and that are not one of the ``sure`` objects in view."""
+
+    def found(obj: SeenObject, among: Sequence[SeenObject]) -> bool:
+        return any(o.concept == obj.concept and iou(Box(*o.box), Box(*obj.box)) >= FAINT_IOU for o in among)
+
+    return [o for o in faint if not found(o, sure) and all(found(o, run) for run in runs)]
+
+
+FAINT_IOU = 0.3  # a faint box overlapping the previous run's box of the same concept this much is the same thing
 NESTED = 0.7  # a box lying this much inside a surer box of the same class is a part of it (a wheel's "motorcycle")
 
 

@@ -19,6 +19,8 @@ import numpy as np
 from engine.model_files import ModelFilesError
 from engine.vision.types import Box, Detection, Label, Person
 
+WATCH_FLOOR = 0.2  # the detector reports boxes this sure and surer (the lowest ``watch_min_score`` that has effect)
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +55,8 @@ def load_vision_models() -> VisionModels:
     models = VisionModels()
     missing: list[str] = []
     try:
-        models.detector = ObjectDetector.load()
+        # each stream keeps what its options ask for from these
+        models.detector = ObjectDetector.load(score_threshold=WATCH_FLOOR)
     except ModelFilesError as exc:
         missing.append(f"objects: {exc}")
     try:
