@@ -90,7 +90,18 @@ class _Turn:
     status: str = ""
     reason: str = ""
     paused: str = ""
+    evidence: tuple[str, ...] = ()  # the notice ids of the timeline moments the answer drew on
     heard: float | None = None  # seconds of its spoken audio played before the user cut it off
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """A timeline row: something noticed (with its ``notice_id``) or heard (none)."""
+
+    t: float
+    kind: str
+    text: str
+    notice_id: str = ""
 
 
 @dataclass
@@ -108,7 +119,8 @@ class _State:
     notices: deque[str] = field(default_factory=lambda: deque(maxlen=12))
     metrics: dict[str, float] = field(default_factory=dict)
     perception: Perception | None = None  # what the backend last perceived
-    timeline: deque[str] = field(default_factory=lambda: deque(maxlen=200))  # what it noticed and heard, in order
+    timeline: deque[_Moment] = field(default_factory=lambda: deque(maxlen=200))  # what it noticed and heard, in order
+    selected: str | None = None  # the response id of the answer selected on the page
 
 
 def _e(text: object) -> str:
@@ -146,6 +158,12 @@ class LiveView:
             self._s.notices.append(f'<div class="notice">{_e(message)}</div>')
             self.version += 1
 
+    def select(self, response_id: str | None) -> None:
+        """The answer selected on the page (None: none): the timeline marks the moments it drew on."""
+        with self._lock:
+            self._s.selected = response_id
+            self.version += 1
+
     def cut_off(self, response_id: str, heard_s: float) -> None:
         """The spoken answer ``response_id`` was cut off after ``heard_s`` seconds of it had played."""
         with self._lock:
@@ -173,11 +191,11 @@ class LiveView:
         elif isinstance(ev, Transcript):
             if ev.text:
                 self._heard(ev.turn_id, f'<span class="t">{ev.start:.1f}–{ev.end:.1f}s</span> {_e(ev.text)}')
-                self._noted(ev.start, "speech", f"heard “{ev.text}”")
+                s.timeline.append(_Moment(ev.start, "speech", f"heard “{ev.text}”"))
         elif isinstance(ev, Perception):
             s.perception = ev
         elif isinstance(ev, Noticed):
-            self._noted(ev.t, ev.kind, ev.text)
+            s.timeline.append(_Moment(ev.t, ev.kind, ev.text, ev.notice_id))
         elif isinstance(ev, TranscriptFailed):
             self._heard(
                 ev.turn_id,
@@ -205,7 +223,7 @@ class LiveView:
         elif isinstance(ev, ResponseDone):
             turn = self._by_response.pop(ev.response_id, None)
             if turn is not None:
-                turn.answer, turn.status, turn.reason = ev.text, ev.status, ev.reason
+                turn.answer, turn.status, turn.reason, turn.evidence = ev.text, ev.status, ev.reason, ev.evidence
             if ev.ttft_ms is not None:
                 s.metrics["ttft_ms_last"] = ev.ttft_ms
             if ev.latency_ms is not None:
@@ -233,10 +251,20 @@ class LiveView:
         elif not isinstance(ev, _KNOWN):
             s.alerts.append(_generic(ev))
 
-    def _noted(self, t: float, kind: str, text: str) -> None:
-        self._s.timeline.append(
-            f'<div class="moment {kind}" data-kind="{kind}"><span class="t">{t:.1f}s</span> {_e(text)}</div>'
-        )
+    @staticmethod
+    def _timeline(s: _State) -> str:
+        """The timeline's rows, those the selected answer drew on marked ``evidence`` (in a ``data-selected`` block)."""
+        if not s.timeline:
+            return '<div class="empty">Nothing noticed yet.</div>'
+        turn = next((t for t in s.turns if s.selected is not None and t.response_id == s.selected), None)
+        used = set(turn.evidence) if turn is not None else set()
+        rows = []
+        for m in s.timeline:
+            classes = f"moment {m.kind}" + (" evidence" if m.notice_id in used else "")
+            notice = f' data-notice="{_e(m.notice_id)}"' if m.notice_id else ""
+            when = f'<span class="t">{m.t:.1f}s</span>'
+            rows.append(f'<div class="{classes}" data-kind="{m.kind}"{notice}>{when} {_e(m.text)}</div>')
+        return f'<div class="moments" data-selected="{_e(turn.response_id if turn else "")}">{"".join(rows)}</div>'
 
     def _heard(self, turn_id: str, body: str, classes: str = "line") -> None:
         """The transcript panel's line of one turn (kept in the order the turns were heard)."""
@@ -248,16 +276,17 @@ class LiveView:
     def render(self) -> dict[str, str]:
         with self._lock:
             s = self._s
+            turns = "".join(self._turn(t, s.selected) for t in s.turns)
             return {
                 "status": self._status(s),
-                "conversation": "".join(self._turn(t) for t in s.turns) or '<div class="empty">No questions yet.</div>',
+                "conversation": turns or '<div class="empty">No questions yet.</div>',
                 "transcript": "".join(s.transcript.values()) or '<div class="empty">Nothing heard yet.</div>',
                 "decisions": "".join(s.decisions) or '<div class="empty">No spoken queries yet.</div>',
                 "alerts": self._alerts(s),
                 "metrics": self._metrics(s.metrics),
                 "notices": "".join(s.notices),
                 "preview": preview.render(self._frame, s.perception),
-                "timeline": "".join(s.timeline) or '<div class="empty">Nothing noticed yet.</div>',
+                "timeline": self._timeline(s),
             }
 
     @staticmethod
@@ -275,7 +304,7 @@ class LiveView:
         return f'<div class="status live">Live session {_e(s.session_id)} ({_e(s.backend)}){hearing}</div>'
 
     @staticmethod
-    def _turn(turn: _Turn) -> str:
+    def _turn(turn: _Turn, selected: str | None) -> str:
         label = {"speech": "voice", "text": "typed"}.get(turn.source, "query")
         out = f'<div class="turn user"><span class="who">{label}:</span> {_e(turn.query)}</div>'
         if turn.response_id is None:
@@ -291,6 +320,8 @@ class LiveView:
             classes += f" {turn.status}"
             why = f": {_e(turn.reason)}" if turn.reason else ""
             badge = f' <span class="badge">[{_e(turn.status)}{why}]</span>'
+        if turn.response_id == selected:
+            classes += " selected"
         if turn.heard is not None:
             classes += " cut"
             badge += f' <span class="badge heard">[cut off: {turn.heard:.1f} s of it was heard]</span>'

@@ -52,6 +52,8 @@ body.hide-boxes .preview .box { display: none; }
 #timeline { max-height: 14rem; overflow-y: auto; font-size: .9em; }
 .moment.object { color: #2e7d32; } .moment.left { color: #777; } .moment.text { color: #8a5300; }
 .moment.scene { color: #0b57d0; } .moment.speech { color: #6a1b9a; }
+.turn.assistant { cursor: pointer; } .turn.assistant.selected { outline: 2px solid #0b57d0; }
+.moment.evidence { background: #fff3c4; border-left: 3px solid #f9a825; padding-left: .3rem; font-weight: 600; }
 """
 
 HEAD = """
@@ -96,15 +98,35 @@ HEAD = """
       };
     },
   };
-  new MutationObserver(() => {
+  const spoken = () => {
     const el = document.querySelector("#spoken .spoken-clip");
     if (!el) return;
     const stopCount = +el.dataset.stop, clip = +el.dataset.clip;
     if (stopCount > lastStop) { lastStop = stopCount; stop(); }
     if (clip > lastClip && el.dataset.audio) { lastClip = clip; play(el.dataset.audio); }
-  }).observe(document.documentElement, { subtree: true, childList: true, attributes: true });
+  };
+  // when the selected answer changes, the first timeline moment it drew on is scrolled into view
+  let shownEvidence = "";
+  const evidence = () => {
+    const selected = document.querySelector("#timeline .moments")?.dataset.selected || "";
+    if (selected === shownEvidence) return;
+    shownEvidence = selected;
+    document.querySelector("#timeline .moment.evidence")?.scrollIntoView({ block: "nearest" });
+  };
+  new MutationObserver(() => { spoken(); evidence(); })
+    .observe(document.documentElement, { subtree: true, childList: true, attributes: true });
 })();
 </script>
+"""
+
+
+# a click on an answer selects it (a click on the selected one, or beside the answers, selects none)
+SELECT_ANSWER = """
+element.addEventListener("click", (e) => {
+  const turn = e.target.closest(".turn.assistant");
+  const chosen = turn && !turn.classList.contains("selected") ? turn.dataset.response : "";
+  trigger("select", { value: chosen, index: 0 });
+});
 """
 
 
@@ -177,8 +199,8 @@ def _build(host: LiveDemo) -> gr.Blocks:
                 gr.Markdown("### Timeline: what it noticed")
                 timeline = gr.HTML(elem_id="timeline")
             with gr.Column(scale=1):
-                gr.Markdown("### Conversation")
-                conversation = gr.HTML(elem_id="conversation")
+                gr.Markdown("### Conversation\nClick an answer to mark what it drew on in the timeline.")
+                conversation = gr.HTML(elem_id="conversation", js_on_load=SELECT_ANSWER)
                 gr.Markdown("### Live transcript")
                 transcript = gr.HTML(elem_id="transcript")
                 with gr.Row():
@@ -302,6 +324,11 @@ def _build(host: LiveDemo) -> gr.Blocks:
                 tab.view.note(str(exc))
             return session_id
 
+        def on_select(session_id: str | None, evt: gr.SelectData) -> None:
+            tab = host.tab(session_id)
+            if tab is not None:
+                tab.view.select(evt.value or None)
+
         def on_stop_replay(session_id: str | None) -> None:
             tab = host.tab(session_id)
             if tab is not None and host.stop_replay(tab):
@@ -325,6 +352,7 @@ def _build(host: LiveDemo) -> gr.Blocks:
         play_btn.click(on_replay, inputs=[video_file, video_url, sid], outputs=[sid], api_name="replay")
         stop_replay_btn.click(on_stop_replay, inputs=[sid], api_name="stop_replay")
         sample_btn.click(on_sample, inputs=[sample_choice, sid], outputs=[sid], api_name="sample")
+        conversation.select(on_select, inputs=[sid], api_name=False, show_progress="hidden")
         show_boxes.change(
             None, inputs=[show_boxes], js="(on) => { document.body.classList.toggle('hide-boxes', !on); return []; }"
         )

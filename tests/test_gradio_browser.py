@@ -1,6 +1,7 @@
 """The live demo end to end in headless Chromium (Debian ``chromium``, driven by Playwright): the fake camera shows a
 red screen with text, the fake microphone speaks a question; the real cascade backend and VAD + Whisper answer it.
-The photo sample (real photos) shows the real detector's boxes over the preview and fills the timeline."""
+The photo sample (real photos) shows the real detector's boxes over the preview and fills the timeline, and a selected
+answer marks the moments it drew on. Talking over a spoken answer stops the page's audio (the player's own state)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from tests.servers import free_port
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (apt install chromium); Playwright downloads no browser
 QUESTION = "What color is the screen?"
 BARGE_IN = "Wait a moment, please tell me what color the screen is."
+EVIDENCE = "[...document.querySelectorAll('#timeline .moment.evidence')]"  # the moments the selected answer used
 PLAYER = "window.omnistreamSpeech.state()"  # what the page's audio does (app/gradio_demo.py's player)
 BROWSER_ARGS = [
     "--no-sandbox",
@@ -175,6 +177,19 @@ def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(pag
     page.click("#send")
     wait_for(page, ANSWERED, 60)
     assert "cat" in page.inner_text("#conversation .turn.assistant >> nth=-1").lower()
+    # selecting the answer marks the timeline moment it drew on, the cat's, and scrolls it into view
+    page.click("#conversation .turn.assistant >> nth=-1")
+    wait_for(page, f"() => {EVIDENCE}.some(row => row.textContent.includes('cat'))", 10)
+    assert page.get_attribute("#conversation .turn.assistant >> nth=-1", "class") == "turn assistant selected"
+    in_view = """() => { const row = document.querySelector('#timeline .moment.evidence').getBoundingClientRect();
+        const strip = document.querySelector('#timeline').getBoundingClientRect();
+        return row.top >= Math.max(strip.top, 0) - 1 && row.bottom <= Math.min(strip.bottom, window.innerHeight) + 1;
+    }"""  # (within a pixel: layout has fractions of one)
+    wait_for(page, in_view, 5)
+    # selecting it again selects nothing: no moment is marked
+    page.click("#conversation .turn.assistant >> nth=-1")
+    wait_for(page, f"() => {EVIDENCE}.length === 0", 10)
+    assert "selected" not in page.get_attribute("#conversation .turn.assistant >> nth=-1", "class")
     # the toggle hides the boxes and brings them back
     page.click("#show-boxes input")
     wait_for(page, "() => document.body.classList.contains('hide-boxes')", 5)
@@ -183,6 +198,8 @@ def test_the_photo_sample_shows_a_cat_box_fills_the_timeline_and_is_answered(pag
     # the picture cuts to the coffee: the cut and the cat leaving reach the timeline
     wait_for(page, "() => document.querySelector('#timeline .moment.left')?.textContent.includes('cat left')", 30)
     assert page.locator("#timeline .moment.scene").count() >= 1
+    page.click("#conversation .turn.assistant >> nth=-1")  # the screenshot shows the answer's evidence marked
+    wait_for(page, f"() => {EVIDENCE}.length > 0", 10)
     shot = os.environ.get("DEMO_SCREENSHOT")  # scripts/demo_screenshot.sh sets it to docs/demo.png
     page.screenshot(path=shot or str(tmp_path / "sample.png"), full_page=True)
 

@@ -390,4 +390,36 @@ def test_a_missing_sample_is_named_and_the_preview_draws_the_perceived_boxes() -
     assert 'data-label="EXIT 42"' in shown["preview"] and "no box" not in shown["preview"]
     assert 'data-label="person, raising a hand"' in shown["preview"]
     assert "perceived at 1.5 s: cat" in shown["preview"]
-    assert 'data-kind="object"><span class="t">1.5s</span> cat, orange, centre' in shown["timeline"]
+    assert 'data-kind="object" data-notice="n1"><span class="t">1.5s</span> cat, orange, centre' in shown["timeline"]
+
+
+def test_selecting_an_answer_marks_the_timeline_moments_it_drew_on() -> None:
+    view = LiveView()
+    for event in (
+        Noticed(t=0.5, notice_id="n1", kind="object", text="cat, orange, centre"),
+        Noticed(t=5.0, notice_id="n2", kind="scene", text="the picture cut to a different view"),
+        Noticed(t=5.0, notice_id="n3", kind="object", text="cup, white, centre"),
+        QueryAccepted(t=6.0, turn_id="u1", query_id="q1", text="What animal do you see?", source="text"),
+        ResponseStarted(t=6.1, response_id="r2", query_id="q1", query="What animal do you see?"),
+        ResponseDone(t=6.2, response_id="r2", status="completed", text="A cat.", evidence=("n1",)),
+        QueryAccepted(t=7.0, turn_id="u3", query_id="q3", text="Say hello.", source="text"),
+        ResponseStarted(t=7.1, response_id="r4", query_id="q3", query="Say hello."),
+        ResponseDone(t=7.2, response_id="r4", status="completed", text="Hello!"),
+    ):
+        view.apply(event)
+    cat = '<div class="moment object evidence" data-kind="object" data-notice="n1">'
+    cup = '<div class="moment object" data-kind="object" data-notice="n3">'
+    shown = view.render()
+    assert 'data-selected=""' in shown["timeline"] and "evidence" not in shown["timeline"]
+    view.select("r2")  # the answer about the cat: its moment is marked, the others are not
+    shown = view.render()
+    assert 'class="turn assistant selected" data-response="r2"' in shown["conversation"]
+    assert 'data-selected="r2"' in shown["timeline"] and cat in shown["timeline"] and cup in shown["timeline"]
+    assert shown["timeline"].count(" evidence") == 1
+    view.select("r4")  # an answer that drew on nothing marks nothing
+    shown = view.render()
+    assert 'class="turn assistant selected" data-response="r4"' in shown["conversation"]
+    assert 'data-selected="r4"' in shown["timeline"] and "evidence" not in shown["timeline"]
+    view.select(None)
+    shown = view.render()
+    assert "selected" not in shown["conversation"] and 'data-selected=""' in shown["timeline"]
