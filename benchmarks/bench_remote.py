@@ -15,7 +15,10 @@ prefix that moves (the stream time put first in the system text, as a client tha
 no prefix cache can use. The tokens the server computed for each request are read from its own log ("prompt eval
 time = … / N tokens").
 
-python -m benchmarks.bench_remote [--ages 10 60 600] [--repeats 3] [--machine idle|shared] [--json OUT]
+The cold questions at 600 s dominate the run: 10.4 min on 2 shared cores (load 4-5), where the server's prompt pass
+ran at ~50 tokens/s.
+
+python -m benchmarks.bench_remote [--ages 10 60 600] [--repeats 3] --machine idle|shared [--json OUT]
 """
 
 from __future__ import annotations
