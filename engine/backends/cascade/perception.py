@@ -51,10 +51,8 @@ class PerceptionConfig:
     model_core_share: float = 0.25  # each model's interval stretches so its measured cost stays within this share
     classify_boxes: int = 3  # new or moved boxes the classifier names per frame (largest first)
     min_object_score: float = 0.35  # detections less sure than this are not logged
-    # a thing a standing instruction waits for counts from this score when the detector finds it at the same place
-    # in ``watch_runs`` runs in a row (a real cup seen from above scores 0.21-0.28 for seconds before 0.35)
-    watch_min_score: float = WATCH_FLOOR
-    watch_runs: int = 2
+    watch_min_score: float = WATCH_FLOOR  # a thing an instruction waits for counts from this score if steady:
+    watch_runs: int = 2  # found at the same place by this many detector runs in a row (never logged or named)
     people_min_score: float = 0.3  # person boxes the people models look into
 
 
