@@ -2,10 +2,12 @@
 
 The cost is measured, not guessed: ``benchmarks/bench_capacity.py`` runs one live session against ``omnistream serve``
 (2 fps video, real-time audio, a spoken question every 20 s, the server's configured backend) and records the server
-process's CPU time per second of stream, in cores, in ``$OMNISTREAM_CACHE/capacity.json``. ``auto`` then allows as many
-sessions as the cores this process may run on carry at that cost: ``floor(cores / cores_per_session)``, at least 1.
-A measurement taken on a machine with a different core count still applies (the cost is per session, the cores are
-counted here). Without a measurement ``auto`` is refused with the command that makes one.
+process's CPU time per second of stream, in cores, in ``$OMNISTREAM_CACHE/capacity.json``, with the largest number of
+sessions its ramp kept in real time. ``auto`` then allows as many sessions as the cores this process may run on carry
+at that cost: ``floor(cores / cores_per_session)``, at least 1, and on as many cores as were measured never more than
+the ramp kept in real time (on 2 cores the CPU is not the first limit: answers wait for the one shared language
+model). A measurement taken on a machine with a different core count still applies through its cost. Without a
+measurement ``auto`` is refused with the command that makes one.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class SessionCost:
     backend: str
     measured_on_cores: int
     measured_at: str  # ISO time of the measurement
+    kept_real_time: int | None = None  # the most sessions the ramp kept in real time on ``measured_on_cores``
 
     def __post_init__(self) -> None:
         if not self.cores_per_session > 0:
@@ -71,13 +74,21 @@ def load_cost(path: Path | None = None) -> SessionCost:
 
 def auto_limit(cost: SessionCost, cores: int) -> int:
     """How many sessions ``cores`` carry at ``cost`` (at least 1: a server that refuses everyone serves nobody)."""
-    return max(1, math.floor(cores / cost.cores_per_session + 1e-9))
+    limit = math.floor(cores / cost.cores_per_session + 1e-9)
+    if cost.kept_real_time is not None and cores == cost.measured_on_cores:
+        limit = min(limit, cost.kept_real_time)
+    return max(1, limit)
 
 
 def describe(cost: SessionCost, cores: int) -> str:
     return (
         f"--max-sessions auto: {cost.cores_per_session:.2f} cores per {cost.backend} session "
         f"(measured {cost.measured_at}) on {cores} cores"
+        + (
+            f", at most the {cost.kept_real_time} sessions kept in real time there"
+            if cost.kept_real_time is not None and cores == cost.measured_on_cores
+            else ""
+        )
     )
 
 

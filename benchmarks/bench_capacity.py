@@ -180,6 +180,7 @@ async def run(args: argparse.Namespace) -> dict:
         args.backend,
         usable_cores(),
         datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        kept_real_time=max(passing, default=0) if len(passing) < len(steps) else None,  # None: the cap was not found
     )
     path = save_cost(cost)
     return {

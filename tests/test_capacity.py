@@ -37,6 +37,12 @@ def test_auto_is_cores_over_measured_cost(tmp_path: Path) -> None:
     save_cost(_cost(2.5), path)
     assert resolve_max_sessions("auto", cores=2, path=path)[0] == 1  # never below one session
     assert resolve_max_sessions(5, path=path) == (5, "")  # a fixed number is taken as given
+    # the ramp's own finding bounds it on as many cores as it ran on (0.33 cores each would allow 6; 5 kept up)
+    ramp = SessionCost(0.333, "cascade", measured_on_cores=2, measured_at="2026-12-07T21:33:46Z", kept_real_time=5)
+    save_cost(ramp, path)
+    limit, source = resolve_max_sessions("auto", cores=2, path=path)
+    assert limit == 5 and "at most the 5 sessions kept in real time" in source
+    assert resolve_max_sessions("auto", cores=8, path=path)[0] == 24  # elsewhere the cost alone speaks
 
 
 def test_auto_without_a_measurement_names_the_benchmark(tmp_path: Path) -> None:
