@@ -136,6 +136,9 @@ class ResponseDone(Event):
     latency_ms: float | None = None
     evidence: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evidence", tuple(self.evidence))  # JSON brings a list back
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResponsePaused(Event):

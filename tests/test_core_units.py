@@ -22,9 +22,12 @@ from streams.text import parse_timed_text
 
 
 def test_events_round_trip_through_json_with_dotted_types():
-    event = ResponseDone(t=4.2, response_id="r2", status="interrupted", text="It is", reason="barge-in", ttft_ms=80.0)
+    event = ResponseDone(
+        t=4.2, response_id="r2", status="interrupted", text="It is", reason="barge-in", ttft_ms=80.0, evidence=("n3",)
+    )
     data = json.loads(event.to_json())
     assert data["type"] == "response.done" and data["t"] == 4.2 and data["status"] == "interrupted"
+    assert data["evidence"] == ["n3"]
     assert event_from_dict(data) == event
     assert {
         "session.started",
