@@ -5,10 +5,11 @@
        classifier; fast replay, which judges every pause before the next audio, like real time with instant ASR).
        A question counts as answered too early when a turn that ended in its pause was accepted as a query; the
        finished question must still be accepted. Run per end-of-turn mode and ASR model.
-  wer  Word error rate of the ASR choices on the same questions spoken whole, side by side, with the real-time factor.
+  wer  Word error rate of the ASR choices on the same questions spoken whole, side by side, with the real-time factor:
+       each model with Whisper's full 30 s window and with windows fitted to the utterance (``--fit-pads``).
 
 python benchmarks/bench_turns.py eot [--mode semantic|silence] [--asr-model base|tiny.en] [--json OUT]
-python benchmarks/bench_turns.py wer [--json OUT]
+python benchmarks/bench_turns.py wer [--fit-pads 1 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -164,8 +165,10 @@ def wer(args: argparse.Namespace) -> dict:
     sentences = [f"{head} {tail}" for head, tail in SPLIT]
     spoken = [(s, voice, speed, say(s, voice, speed)) for voice, speed in VOICES for s in sentences]
     out: dict = {"benchmark": "ASR word error rate", "utterances": len(spoken), "models": {}}
-    for model in ("base", "tiny.en"):
-        asr = load_transcriber(AsrOptions(model=model))
+    configs = [(model, pad) for model in ("base", "tiny.en") for pad in (None, *args.fit_pads)]
+    for model, pad in configs:
+        window = "full 30 s window" if pad is None else f"fitted window, {pad:g} s pad"
+        asr = load_transcriber(AsrOptions(model=model, fit_window=pad is not None, fit_pad_s=pad or 0.0))
         asr.transcribe(spoken[0][3])  # warm up
         errors, words, rtfs, worst = 0.0, 0, [], []
         for sentence, voice, speed, audio in spoken:
@@ -177,7 +180,7 @@ def wer(args: argparse.Namespace) -> dict:
             words += n
             if heard and wer_of(sentence, heard) > 0:
                 worst.append(f"{voice} {speed:g}: {sentence!r} → {heard!r}")
-        out["models"][model] = {
+        out["models"][f"{model}, {window}"] = {
             "wer_pct": round(100 * errors / words, 1),
             "rtf_median": round(statistics.median(rtfs), 3),
             "errors": worst[:12],
@@ -193,6 +196,7 @@ def main() -> None:
     p.add_argument("--asr-model", default="base")
     p.add_argument("--check-last-word", action="store_true", help="Whisper's sureness of the last word (slower)")
     p = sub.add_parser("wer")
+    p.add_argument("--fit-pads", type=float, nargs="*", default=[1.0, 3.0], help="pads of fitted windows to compare")
     for p in sub.choices.values():
         p.add_argument("--json", type=Path)
     args = parser.parse_args()

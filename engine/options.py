@@ -52,6 +52,8 @@ class AsrOptions:
     language: str | None = "en"  # spoken language; None = detected per utterance
     beam_size: int = 1  # 1 = greedy decoding (fastest)
     cpu_threads: int = 2  # threads of one transcription
+    fit_window: bool = True  # encode the utterance and fit_pad_s of silence, not Whisper's whole 30 s window
+    fit_pad_s: float = 5.0  # silence after the utterance in a fitted window (less loses words; tiny.en wants 8)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import pytest
 from engine import model_files
 from engine.asr import WhisperTranscriber
 from engine.model_files import WHISPER_BASE_FILES, WHISPER_BASE_SHA256, WHISPER_BASE_SIZE, ModelFilesError
-from engine.options import AsrOptions
+from engine.options import AsrOptions, EndOfTurnOptions
 from streams import synth
 
 
@@ -124,3 +124,29 @@ def test_model_is_shared_and_usable_from_threads(transcriber: WhisperTranscriber
         thread.join()
     for i, said in enumerate(sentences):
         assert len(words(said) & words(heard[i])) >= 0.7 * len(words(said)), heard[i]
+
+
+def test_a_short_question_is_encoded_in_a_window_fitted_to_it(
+    transcriber: WhisperTranscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same words as Whisper's full 30 s window, without faster-whisper's padded path; the last word of a
+    finished question reads as sure with either window (as the semantic end of turn asks it)."""
+    said = synth.speak("what colour is the car on the screen")
+    full = WhisperTranscriber(AsrOptions(fit_window=False))
+    expected, expected_sure = full.transcribe_words(said)
+    padded_path_calls = []
+    real = transcriber.model.transcribe
+    monkeypatch.setattr(transcriber.model, "transcribe", lambda *a, **k: padded_path_calls.append(1) or real(*a, **k))
+    heard, sure = transcriber.transcribe_words(said)
+    assert padded_path_calls == []
+    assert words(heard) == words(expected) and words(heard) >= {"what", "colour", "car", "screen"}, (heard, expected)
+    sure_enough = EndOfTurnOptions().sure_last_word
+    assert sure is not None and expected_sure is not None and min(sure, expected_sure) >= sure_enough
+
+
+def test_a_fitted_window_that_makes_whisper_repeat_itself_falls_back_to_the_full_window() -> None:
+    """With only 1 s of silence after it, this question makes Whisper base say it four times over (seen on this
+    machine): the repetition is caught (Whisper's own compression-ratio sign) and the full window decides."""
+    heard = WhisperTranscriber(AsrOptions(fit_pad_s=1.0)).transcribe(synth.speak("How many people do you see?"))
+    assert words(heard) == {"how", "many", "people", "do", "you", "see"}, heard
+    assert heard.lower().count("how many") == 1, heard
