@@ -27,75 +27,25 @@ import argparse
 import json
 import os
 import random
-import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.llama_server import LlamaServer
 from engine.backends.base import AnswerRequest, Turn
-from engine.backends.cascade.llm import smollm2_gguf
 from engine.backends.remote.backend import RemoteContext
 from engine.backends.remote.options import RemoteOptions
 from engine.cancel import CancelToken
 
-ALIAS = "smollm2"
 WORDS = [
     *("the", "red", "car", "turns", "left", "near", "a", "bridge", "while", "two", "people", "walk", "their", "dog"),
     *("past", "old", "market", "and", "bus", "stops", "at", "corner", "where", "children", "wait", "under", "green"),
     *("trees", "for", "rain", "to", "end", "before", "train", "leaves", "station"),
 ]
 QUESTIONS = ("What has been said in the stream so far?", "What did they say just now?")
-
-
-class Server:
-    """llama.cpp's server on 127.0.0.1 at a free port, its log in ``folder``."""
-
-    def __init__(self, folder: Path, n_ctx: int, threads: int) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.log = folder / "llama-server.log"
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", ALIAS]
-        command += ["--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads)]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise SystemExit(f"llama.cpp server exited at start: {self.log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-        raise SystemExit("llama.cpp server did not start answering")
-
-    def prompt_tokens(self) -> list[int]:
-        """Prompt tokens the server computed for each finished request, in order, from its log."""
-        text = self.log.read_text(errors="replace")
-        return [int(n) for n in re.findall(r"prompt eval time =.*?/\s*(\d+) tokens", text)]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 def utterance(rng: random.Random) -> str:
@@ -109,7 +59,10 @@ def stamped(messages: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
 
 
 def ask(
-    ctx: RemoteContext, server: Server, request: AnswerRequest, layout: Callable[[list[dict[str, Any]], float], Any]
+    ctx: RemoteContext,
+    server: LlamaServer,
+    request: AnswerRequest,
+    layout: Callable[[list[dict[str, Any]], float], Any],
 ) -> tuple[float, str, int]:
     """Seconds to the first piece of the answer, the answer, and the prompt tokens the server computed for it."""
     seen = len(server.prompt_tokens())
@@ -127,11 +80,11 @@ def ask(
 
 
 def run_stream(
-    server: Server, age: float, seed: int, speech_every: float, max_tokens: int, moving: bool
+    server: LlamaServer, age: float, seed: int, speech_every: float, max_tokens: int, moving: bool
 ) -> dict[str, float]:
     """One stream: the cold question at ``age - 10`` and the follow-up at ``age``."""
     rng = random.Random(seed)
-    ctx = RemoteContext(ALIAS, RemoteOptions(base_url=server.base_url, max_images=0))
+    ctx = RemoteContext(LlamaServer.ALIAS, RemoteOptions(base_url=server.base_url, max_images=0))
     layout = stamped if moving else (lambda messages, t: messages)
     first_t = max(age - 10, 0.0)
     t = speech_every
@@ -151,7 +104,7 @@ def run_stream(
 
 
 def measure(
-    server: Server, ages: Sequence[float], repeats: int, speech_every: float, max_tokens: int
+    server: LlamaServer, ages: Sequence[float], repeats: int, speech_every: float, max_tokens: int
 ) -> dict[str, dict[str, dict[str, float]]]:
     results: dict[str, dict[str, dict[str, float]]] = {}
     run_stream(server, min(ages), 0, speech_every, max_tokens, False)  # the server's first request is slower: unkept
@@ -184,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error("--ages: each at least 10 s (the cold question comes 10 s before)")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        server = Server(Path(folder), args.n_ctx, args.threads)
+        server = LlamaServer(Path(folder), n_ctx=args.n_ctx, threads=args.threads)
         try:
-            server.wait_ready()
+            server.start()
             started = time.monotonic()
             results = measure(server, args.ages, args.repeats, args.speech_every, args.max_new_tokens)
             wall = time.monotonic() - started

@@ -11,7 +11,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -140,57 +139,6 @@ class Listener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._task
-
-
-class LlamaServer:
-    """llama.cpp's OpenAI-compatible server (``llama-cpp-python[server]``) serving the shipped SmolLM2-135M GGUF on
-    127.0.0.1 at a free port, logging to a file; it can be killed and started again on the same port."""
-
-    ALIAS = "smollm2"
-
-    def __init__(self, folder: Path) -> None:
-        from engine.backends.cascade.llm import smollm2_gguf
-
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.gguf = smollm2_gguf()
-        self.log = folder / "llama-server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf), "--model_alias", self.ALIAS]
-        command += ["--n_threads", "2", "--n_ctx", "2048", "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # ready once it answers /v1/models
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"llama.cpp server exited at start: {self.log.read_text(errors='replace')}")
-            time.sleep(0.1)
-        raise AssertionError("llama.cpp server did not start answering")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
 
 
 class BodyLimitProxy:

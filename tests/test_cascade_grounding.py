@@ -79,11 +79,12 @@ def test_conversation_is_checked_only_where_it_claims_to_perceive(grounds: Groun
 
 def test_a_sentence_rests_on_the_entries_of_what_it_quotes_and_names() -> None:
     """Timeline: a cat 0-4.5 s and again 8-9 s, 'OPEN 24H' read 1-4.5 s, a cut at 6 s, a dog 6-7 s."""
+    dog = SeenObject("dog", "dog", 0.7, (0, 0, 1, 1), "left", ("black",))
     log = [
         Entry("object", CAT.describe(), 0.0, 4.5, "centre", CAT, number=1),
         Entry("text", "OPEN 24H", 1.0, 4.5, "top", number=2),
         Entry("scene", "the picture cut to a different view", 6.0, 6.0, number=3),
-        Entry("object", "dog", 6.0, 7.0, "left", SeenObject("dog", "dog", 0.7, (0, 0, 1, 1), "left", ("black",)), number=4),
+        Entry("object", "dog", 6.0, 7.0, "left", dog, number=4),
         Entry("object", CAT.describe(), 8.0, 9.0, "centre", CAT, number=5),
     ]
 

@@ -22,6 +22,7 @@ import skimage.data
 from PIL import Image
 
 from app.sample import QUESTION, sample_clip
+from benchmarks.llama_server import LlamaServer
 from engine.backends.base import AnswerRequest, Turn
 from engine.backends.remote.backend import RemoteBackend, RemoteContext
 from engine.backends.remote.client import RemoteError
@@ -38,7 +39,7 @@ from streams.push import PushSource
 from streams.synth import speak
 from streams.text import ScheduledTextSource
 from streams.video import VideoFileSource
-from tests.servers import BodyLimitProxy, LlamaServer, free_port
+from tests.servers import BodyLimitProxy, free_port
 from tests.timeline import ScriptedSource, run_collect
 
 LONG = "Write a long story about a dragon who learns to bake bread, with many chapters."
