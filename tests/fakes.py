@@ -19,9 +19,10 @@ class ScriptedBackendContext:
     capabilities = Capabilities()  # a subclass that checks conditions says so
 
     """Answers with ``"answer to <query>"`` split into words (or ``words_per_answer`` filler words, each taking
-    ``seconds_per_word`` in the decoding thread); records everything it was given."""
+    ``seconds_per_word`` in the decoding thread); with ``cites``, word i rests on notice ``n<i>`` (reported through
+    ``on_evidence`` before it); records everything it was given."""
 
-    def __init__(self, words_per_answer: int | None = None, seconds_per_word: float = 0.0) -> None:
+    def __init__(self, words_per_answer: int | None = None, seconds_per_word: float = 0.0, cites: bool = False) -> None:
         self.frames: list[float] = []
         self.audio_chunks = 0
         self.transcripts: list[tuple[float, float, str]] = []
@@ -30,6 +31,7 @@ class ScriptedBackendContext:
         self.closed = False
         self.words_per_answer = words_per_answer
         self.seconds_per_word = seconds_per_word
+        self.cites = cites
 
     def ingest_frame(self, frame: VideoFrame) -> None:
         self.frames.append(frame.t)
@@ -51,6 +53,8 @@ class ScriptedBackendContext:
             time.sleep(self.seconds_per_word)  # stands for the compute of one decoding step
             if cancel.cancelled:
                 self.steps_after_cancel += 1
+            if self.cites and request.on_evidence is not None:
+                request.on_evidence(tuple(f"n{j}" for j in range(i + 1)))
             yield word if i == 0 else " " + word
 
     def close(self) -> None:

@@ -33,8 +33,8 @@ class IgnoreBackchannels:
         return GateDecision(True, "addressed")
 
 
-def session_for(transcripts: list[str], words: int = 20) -> tuple[Session, ScriptedBackendContext]:
-    ctx = ScriptedBackendContext(words_per_answer=words, seconds_per_word=0.05)
+def session_for(transcripts: list[str], words: int = 20, cites: bool = False) -> tuple[Session, ScriptedBackendContext]:
+    ctx = ScriptedBackendContext(words_per_answer=words, seconds_per_word=0.05, cites=cites)
     session = Session(
         ctx,
         clock=ReplayClock("realtime"),
@@ -74,6 +74,20 @@ async def test_speech_during_answer_pauses_then_long_speech_interrupts_and_the_q
     assert accepted.t == pytest.approx(1.9, abs=TOL)
     final = [e for e in events if isinstance(e, ResponseDone)][-1]
     assert final.status == "completed" and len(final.text.split()) == 20
+
+
+async def test_an_interrupted_answer_names_as_evidence_only_what_rests_under_the_words_delivered():
+    # each word i of an answer rests on notice n<i>; query typed at 0.0 s, the user talks over it from 0.4 s to 1.4 s
+    session, _ = session_for(["what colour is the car"], cites=True)
+    events = await run_collect(
+        session, [audio_timeline(3.5, [(0.4, 1.4)]), ScheduledTextSource([(0.0, "tell me a long story")])]
+    )
+    cut = first(events, ResponseDone, response_id="r2")
+    said = len(cut.text.split())
+    assert cut.status == "interrupted" and 0 < said < 20
+    assert cut.evidence == tuple(f"n{i}" for i in range(said))  # not the words decoded while paused, never shown
+    final = [e for e in events if isinstance(e, ResponseDone)][-1]
+    assert final.status == "completed" and final.evidence == tuple(f"n{i}" for i in range(20))
 
 
 async def test_a_cough_pauses_the_answer_which_resumes_after_the_timeout_with_nothing_lost():
