@@ -348,3 +348,36 @@ def test_the_remote_ttft_benchmark_runs_and_the_stable_prefix_is_computed_once(t
     stable, moving = report["results"]["stable"]["20"], report["results"]["moving"]["20"]
     # the follow-up question: with the stable prefix the server computes only what is new since the cold question
     assert stable["tokens"] < moving["tokens"] and moving["tokens"] >= moving["cold_tokens"]
+
+
+def test_old_speech_and_old_dialogue_leave_the_front_in_blocks_so_most_requests_share_a_prefix() -> None:
+    """Timeline: a remark every 6 s, a 60 s window left in 30 s steps; questions at 200 s and 206 s share the whole
+    first request; at 212 s the window's start moves a whole step and the oldest remarks go at once. The dialogue:
+    the session passes its newest 4 turns; once the oldest one carried is no longer passed, the newer half stays."""
+    ctx = RemoteContext("m", RemoteOptions(max_images=0, window_seconds=60.0, prefix_step_s=30.0))
+    for t in range(0, 200, 6):
+        ctx.ingest_transcript(t, t + 1.0, f"remark at {t}")
+    first = ctx.messages(AnswerRequest(query="What was said?", t=200.0))
+    assert "remark at 120" in first[-1]["content"] and "remark at 114" not in first[-1]["content"]
+    ctx.ingest_transcript(203.0, 204.0, "remark at 203")
+    asked = (Turn("user", "What was said?", 200.0), Turn("assistant", "Remarks.", 200.5))
+    second = ctx.messages(AnswerRequest(query="And then?", t=206.0, history=asked))
+    assert second[: len(first)] == first  # 146 s and 140 s ago fall in the same 30 s step: nothing left the front
+    ctx.ingest_transcript(209.0, 210.0, "remark at 209")
+    third = ctx.messages(AnswerRequest(query="Anything else?", t=212.0, history=asked))
+    assert third[1]["content"] != first[-1]["content"] and "remark at 144" not in third[1]["content"]
+    assert "remark at 150" in third[1]["content"]  # the start moved from 120 s to 150 s in one step
+
+    dialogue = RemoteContext("m", RemoteOptions(max_images=0))
+    turns = [Turn("user" if i % 2 == 0 else "assistant", f"turn {i}", float(i)) for i in range(12)]
+
+    def carried(upto: int) -> list[str]:
+        request = AnswerRequest(query="next?", t=float(upto), history=tuple(turns[max(0, upto - 4) : upto]))
+        return [m["content"].split("\n\n")[-1] for m in dialogue.messages(request)[1:-1]]
+
+    assert carried(2) == ["Question at 0.0 s: turn 0", "turn 1"]
+    assert carried(4) == ["Question at 0.0 s: turn 0", "turn 1", "Question at 2.0 s: turn 2", "turn 3"]
+    # turn 0 is no longer passed: the newer half (from its first question) stays, and grows again from there
+    assert carried(6) == ["Question at 4.0 s: turn 4", "turn 5"]
+    assert carried(8) == ["Question at 4.0 s: turn 4", "turn 5", "Question at 6.0 s: turn 6", "turn 7"]
+    assert carried(10) == ["Question at 8.0 s: turn 8", "turn 9"]

@@ -4,13 +4,16 @@ stream's recent frames, audio and transcripts, sent with each question.
 Request layout, append-only across questions so the server's prefix cache covers all but the new part: the system
 text, then the dialogue in stream order (each past question after the speech heard before it, each answer), then
 the speech heard since, the frames and audio, then the question. A past question is sent again exactly as it was
-sent, less its media, so the next request shares everything up to that question's frames. The prefix changes when
-something leaves its front: a dialogue turn past ``history_turns``, a transcript past the window.
+sent, less its media, so the next request shares everything up to that question's frames. The prefix changes only
+when something leaves its front, and that happens in blocks: speech older than the window leaves in whole steps of
+``prefix_step_s`` (the window's start stands still in between), and when the dialogue outgrows the turns the
+session passes (``history_turns``), its older half leaves at once, so the next few questions share it again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import AnswerRequest, AssetStatus, Capabilities
+from engine.backends.base import AnswerRequest, AssetStatus, Capabilities, Turn
 from engine.backends.remote.client import ChatClient
 from engine.backends.remote.media import audio_part, image_part, pick_frames
 from engine.backends.remote.options import RemoteOptions
@@ -69,6 +72,11 @@ class RemoteContext:
         self._frames: deque[VideoFrame] = deque()
         self._audio: deque[AudioChunk] = deque()
         self._speech: list[tuple[float, float, str]] = []
+        self._dialogue_from = -math.inf  # stream time of the oldest dialogue turn requests still carry
+
+    def _step(self, t: float) -> float:
+        """``t`` moved back to the start of its ``prefix_step_s`` step: a window's start that stands still."""
+        return math.floor(t / self.options.prefix_step_s) * self.options.prefix_step_s if math.isfinite(t) else t
 
     def _trim(self, now: float) -> None:
         oldest = now - self.options.window_seconds
@@ -76,7 +84,17 @@ class RemoteContext:
             self._frames.popleft()
         while self._audio and self._audio[0].end < oldest:
             self._audio.popleft()
-        self._speech = [s for s in self._speech if s[1] >= oldest]
+        self._speech = [s for s in self._speech if s[1] >= self._step(oldest)]
+
+    def _dialogue(self, history: tuple[Turn, ...]) -> list[Turn]:
+        """The turns of ``history`` (the session's newest) the request carries: from the oldest carried before, or,
+        once the session no longer passes that one, from the middle of what it passes."""
+        turns = [turn for turn in history if turn.text]
+        if turns and turns[0].t > self._dialogue_from:
+            # a user turn leads (chat templates may insist on it): the first of the newer half, if there is one
+            newer = [turn.t for turn in turns[len(turns) // 2 :] if turn.role == "user"]
+            self._dialogue_from = newer[0] if newer and math.isfinite(self._dialogue_from) else turns[0].t
+        return [turn for turn in turns if turn.t >= self._dialogue_from]
 
     def ingest_frame(self, frame: VideoFrame) -> None:
         with self._lock:
@@ -93,6 +111,7 @@ class RemoteContext:
     def ingest_transcript(self, start: float, end: float, text: str) -> None:
         with self._lock:
             self._speech.append((start, end, text))
+            self._trim(end)
 
     def messages(self, request: AnswerRequest) -> list[dict[str, Any]]:
         """The chat request for ``request``: system, the dialogue with the speech heard before each past question,
@@ -102,11 +121,10 @@ class RemoteContext:
         start = request.t - request.context_seconds if request.context_seconds is not None else -np.inf
         with self._lock:
             frames = pick_frames(self._frames, start, request.t, self.options.max_images)
-            speech = [s for s in self._speech if start <= s[1] <= request.t]
+            speech = [s for s in self._speech if self._step(start) <= s[1] <= request.t]
             audio = [c for c in self._audio if c.end > request.t - self.options.audio_seconds and c.t <= request.t]
-        for turn in request.history:
-            if not turn.text:
-                continue
+            dialogue = self._dialogue(tuple(request.history))
+        for turn in dialogue:
             content = turn.text
             if turn.role == "user":  # as it was sent when it was asked (a transcript ends before it was)
                 heard, speech = [s for s in speech if s[1] <= turn.t], [s for s in speech if s[1] > turn.t]

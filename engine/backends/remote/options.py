@@ -14,6 +14,7 @@ class RemoteOptions:
     audio: bool = False  # send the question's raw audio as input_audio parts (servers that take them, e.g. vLLM Omni)
     audio_seconds: float = 10.0  # newest seconds of raw audio sent when ``audio`` is on
     window_seconds: float = 600.0  # media kept per session to pick frames and audio from
+    prefix_step_s: float = 60.0  # old speech leaves the requests' front in whole steps of this, not second by second
     connect_timeout_s: float = 5.0  # to open the connection
     read_timeout_s: float = 60.0  # longest wait for the next streamed piece
     retries: int = 2  # further attempts after a connection error, before any answer text arrived
@@ -33,3 +34,5 @@ class RemoteOptions:
             raise ValueError("remote: retries and backoff_s must be at least 0")
         if min(self.connect_timeout_s, self.read_timeout_s, self.window_seconds, self.audio_seconds) <= 0:
             raise ValueError("remote: timeouts, window_seconds and audio_seconds must be positive")
+        if self.prefix_step_s <= 0:
+            raise ValueError(f"remote: prefix_step_s must be positive, got {self.prefix_step_s}")
