@@ -155,13 +155,16 @@ class CascadeContext:
     def answer(self, request: AnswerRequest, cancel: CancelToken) -> Iterator[str]:
         """The answer (``_answer``) sentence by sentence, each preceded by a report (``request.on_evidence``) of the
         noticed entries the answer so far rests on, when that grew."""
+        pieces = self._answer(request, cancel)
+        if request.on_evidence is None:  # nobody asks what it rests on
+            yield from pieces
+            return
         noticed = [e for e in self.log.window(request.t, request.context_seconds) if notice_id(e) is not None]
         cited: list[str] = []
-        pieces = self._answer(request, cancel)
         try:
             for piece in pieces:
                 new = [i for i in map(notice_id, support(piece, noticed)) if i is not None and i not in cited]
-                if new and request.on_evidence is not None:
+                if new:
                     cited += new
                     request.on_evidence(tuple(cited))
                 yield piece
