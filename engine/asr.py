@@ -9,8 +9,9 @@ Whisper's encoder is trained on 30 s windows and faster-whisper pads every utter
 costs the encoder as much as 30 s of speech. With ``fit_window`` (the default) an utterance of up to 30 s in a
 known language is encoded in a window fitted to it (its length plus ``fit_pad_s`` of silence, in whole seconds)
 and decoded greedily or by beam search right here through CTranslate2: about a tenth of the encoder's work for a
-short question (``benchmarks/bench_turns.py wer`` measures what it costs in word errors). Longer utterances, an
-unknown language and word timings take faster-whisper's full path.
+short question (``benchmarks/bench_turns.py wer`` measures what it costs in word errors). The last word's sureness
+comes from the same decoding: the probability the decoder gave the tokens it chose. Longer utterances and an unknown
+language take faster-whisper's full path (its word timings give the sureness there).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class WhisperTranscriber:
 
     def _fitted(self, audio: np.ndarray, seconds: float, *, words: bool) -> tuple[str, float | None] | None:
         """Greedy (or beam) decoding of ``audio`` encoded in a window of its own length plus the pad, with the last
-        word's sureness when ``words``; None when the decoding ran away (a short window can make Whisper repeat its
+        word's probability when ``words``; None when the decoding ran away (a short window can make Whisper repeat its
         sentence): the full window decides then."""
         model = self.model
         features = model.feature_extractor(audio)
@@ -123,6 +124,7 @@ class WhisperTranscriber:
             beam_size=self.options.beam_size,
             max_length=max_length,
             return_scores=True,
+            return_logits_vocab=words,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
@@ -136,17 +138,26 @@ class WhisperTranscriber:
             return "", None  # no speech, as faster-whisper's own full path judges it
         if not words or not tokens:
             return text, None
-        aligned = model.model.align(encoded, tokenizer.sot_sequence, [tokens], used)[0]
-        return text, _last_word_probability(tokenizer, tokens, aligned.text_token_probs)
+        return text, _last_word_probability(tokenizer, tokens, _chosen_probabilities(result, len(tokens)))
+
+
+def _chosen_probabilities(result: ctranslate2.models.WhisperGenerationResult, count: int) -> list[float]:
+    """The probability the decoder gave each of the first ``count`` tokens it chose (its distribution at each step,
+    as returned with ``return_logits_vocab``)."""
+    chosen = []
+    for token, logits in zip(result.sequences_ids[0][:count], result.logits[0], strict=False):
+        scores = np.asarray(logits, dtype=np.float64).reshape(-1)
+        top = scores.max()
+        chosen.append(float(np.exp(scores[token] - top) / np.exp(scores - top).sum()))
+    return chosen
 
 
 def _last_word_probability(tokenizer: Tokenizer, tokens: list[int], probs: list[float]) -> float | None:
-    """The mean probability of the last word's tokens, punctuation after it included (as faster-whisper's word
-    timings merge it into the word before)."""
+    """The probability of the last spoken word: the product of its tokens' (punctuation after it left out)."""
     words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
     spoken = [i for i, word in enumerate(words[:-1]) if any(ch.isalnum() for ch in word)]
     if not spoken:
         return None
     start = sum(len(t) for t in word_tokens[: spoken[-1]])
-    end = sum(len(t) for t in word_tokens[:-1])
-    return float(np.mean(probs[start:end]))
+    end = start + len(word_tokens[spoken[-1]])
+    return float(np.prod(probs[start:end]))

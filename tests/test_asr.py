@@ -144,6 +144,16 @@ def test_a_short_question_is_encoded_in_a_window_fitted_to_it(
     assert sure is not None and expected_sure is not None and min(sure, expected_sure) >= sure_enough
 
 
+def test_a_word_whisper_adds_to_a_cut_off_phrase_reads_as_unsure(transcriber: WhisperTranscriber) -> None:
+    """ "What colour is the", cut off before its noun (espeak-ng, 140 words/min): Whisper base ends it with a word of
+    its own ("What color is that?", seen on this machine). Whatever it writes, it either ends on "the" or gives its
+    last word a probability under the semantic end of turn's ``sure_last_word``."""
+    said = synth.speak("What colour is the", words_per_minute=140)
+    heard, sure = transcriber.transcribe_words(np.concatenate([np.zeros(4800, np.float32), said]))
+    assert sure is not None
+    assert heard.lower().rstrip(" .?!…").endswith(" the") or sure < EndOfTurnOptions().sure_last_word, (heard, sure)
+
+
 def test_a_fitted_window_that_makes_whisper_repeat_itself_falls_back_to_the_full_window() -> None:
     """With only 1 s of silence after it, this question makes Whisper base say it four times over (seen on this
     machine): the repetition is caught (Whisper's own compression-ratio sign) and the full window decides."""
