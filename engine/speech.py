@@ -6,6 +6,7 @@ The real implementations are ``engine.vad.SileroVad``, ``engine.asr.WhisperTrans
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -35,4 +36,8 @@ class WordTranscriber(Protocol):
 class TurnEndDetector(Protocol):
     def finished(self, text: str) -> float:
         """Probability that ``text``, what was said so far, is a finished turn (0 for no words)."""
+        ...
+
+    def finished_each(self, texts: Sequence[str]) -> list[float]:
+        """``finished`` of each text, at once (what a model can read in one pass)."""
         ...

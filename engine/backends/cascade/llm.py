@@ -177,11 +177,20 @@ class LocalLM:
         """The tokens that end a reply (end of turn, end of text)."""
         return frozenset(self._stop_ids)
 
-    def next_token_probabilities(self, text: str) -> torch.Tensor:
-        """The probability of every token coming right after ``text`` (plain text, taken as it is)."""
-        ids = self.tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids.to(self.device)
-        logits, _ = self._forward(ids, None, last_only=True)
-        return torch.softmax(logits[-1].float(), dim=-1)
+    def read(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each of ``texts`` (plain text, taken as it is): the last layer's state after its last token (n, hidden)
+        and the probability of every token coming next (n, vocabulary). One batched forward pass."""
+        assert self.model is not None
+        batch = self.tokenizer(
+            list(texts), add_special_tokens=False, return_tensors="pt", padding=True, padding_side="right"
+        )
+        ids, mask = batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
+        last = mask.sum(dim=1) - 1  # padding goes after the text: its last token is here
+        rows = torch.arange(len(texts), device=self.device)
+        with self._lock, torch.inference_mode():
+            states = self.model.model(input_ids=ids, attention_mask=mask).last_hidden_state[rows, last]
+            logits = self.model.lm_head(states)  # only where it is asked: the vocabulary is most of the work
+        return states.float().cpu(), torch.softmax(logits.float(), dim=-1).cpu()
 
     def warm(self, messages: Sequence[Message]) -> None:
         """Run a prompt once so that later prompts sharing its beginning (system text, examples) start faster."""
