@@ -197,7 +197,12 @@ def main() -> None:
     p.add_argument("--asr-model", default="base", help="base | tiny.en")
     p.add_argument("--end-of-turn", choices=["semantic", "silence"], default="semantic")
     p.add_argument("--speak", action="store_true", help="speak the answers and time the first audio too")
-    p.add_argument("--check-last-word", action="store_true", help="semantic end of turn reads Whisper's word sureness")
+    p.add_argument(
+        "--check-last-word",
+        action=argparse.BooleanOptionalAction,
+        default=EndOfTurnOptions().check_last_word,
+        help="semantic end of turn reads the recogniser's sureness of the last word (the default)",
+    )
     p = sub.add_parser("ingest")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--pace", choices=["realtime", "fast"], default="realtime")

@@ -194,7 +194,12 @@ def main() -> None:
     p = sub.add_parser("eot")
     p.add_argument("--mode", choices=["semantic", "silence"], default="semantic")
     p.add_argument("--asr-model", default="base")
-    p.add_argument("--check-last-word", action="store_true", help="Whisper's sureness of the last word (slower)")
+    p.add_argument(
+        "--check-last-word",
+        action=argparse.BooleanOptionalAction,
+        default=EndOfTurnOptions().check_last_word,
+        help="semantic end of turn reads the recogniser's sureness of the last word (the default)",
+    )
     p = sub.add_parser("wer")
     p.add_argument("--fit-pads", type=float, nargs="*", default=[1.0, 3.0], help="pads of fitted windows to compare")
     for p in sub.choices.values():

@@ -217,12 +217,11 @@ class Listening:
         """Whether ``text`` looks like a finished turn (blocking: the turn-end model runs)."""
         eot = self.options().end_of_turn
         assert self.turn_end is not None
-        finished = self.turn_end.finished(text) >= eot.threshold
-        if finished and sure is not None and sure < eot.sure_last_word:
-            # the last word may be Whisper's invention: the words before it must look finished too
-            before = text.rsplit(maxsplit=1)[0] if " " in text else ""
-            finished = self.turn_end.finished(before) >= eot.threshold
-        return finished
+        texts = [text]
+        if sure is not None and sure < eot.sure_last_word:
+            # the last word may be Whisper's invention: the words before it must look finished too (read together)
+            texts.append(text.rsplit(maxsplit=1)[0] if " " in text else "")
+        return all(odds >= eot.threshold for odds in self.turn_end.finished_each(texts))
 
     def _drop_speculation(self) -> None:
         self._judged = None

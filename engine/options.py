@@ -15,7 +15,7 @@ class VadOptions:
     neg_threshold: float = 0.35  # probability below which a chunk counts as silence (hysteresis)
     min_speech_ms: int = 250  # shorter bursts are discarded as noise
     min_silence_ms: int = 500  # silence that ends an utterance (EndOfTurnOptions mode "silence", or no ASR)
-    early_asr_ms: int = 150  # silence after which the utterance so far is transcribed speculatively (0 = off)
+    early_asr_ms: int = 100  # silence after which the utterance so far is transcribed speculatively (0 = off)
     pre_roll_ms: int = 300  # audio kept from before the onset and given to ASR
     max_utterance_s: float = 30.0  # an utterance is cut here and transcribed
 
@@ -28,8 +28,8 @@ class EndOfTurnOptions:
     finished_silence_ms: int = 300  # silence that ends a turn whose words look finished ("what colour is the car?")
     unfinished_silence_ms: int = 1500  # silence that ends one whose words don't ("what colour is the…"), or unheard
     threshold: float = 0.5  # the turn-end model's "finished" odds at which the words count as finished
-    check_last_word: bool = False  # ask Whisper how sure it is of the last word (word timestamps: slower ASR)
-    sure_last_word: float = 0.75  # below this sureness of the last word, the words before it must look finished too
+    check_last_word: bool = True  # ask the recogniser how sure it is of the last word (free with a fitted window)
+    sure_last_word: float = 0.6  # below this probability of the last word, the words before it must look finished too
     speculate: bool = True  # start answering a finished-looking turn while its silence runs; dropped if speech goes on
 
     def __post_init__(self) -> None:
