@@ -33,6 +33,30 @@ WINDOW_S = 30  # Whisper's own window
 _FRAMES_PER_S = 100  # mel frames per second of audio
 NO_SPEECH, UNSURE_LOGPROB = 0.6, -1.0  # faster-whisper's defaults: such a window held no speech
 RUNAWAY_COMPRESSION = 2.4  # Whisper's own sign of a decoding loop (gzip ratio of the text)
+RIVAL_PROBABILITY = 0.01  # tokens this likely are checked for being another spelling of the chosen word
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 _ModelKey = tuple[str, str, str, int]
 SHIPPED = {"base": whisper_base_dir, "tiny.en": whisper_tiny_en_dir}  # model names whose files ship in packages
@@ -138,18 +162,36 @@ class WhisperTranscriber:
             return "", None  # no speech, as faster-whisper's own full path judges it
         if not words or not tokens:
             return text, None
-        return text, _last_word_probability(tokenizer, tokens, _chosen_probabilities(result, len(tokens)))
+        return text, _last_word_probability(tokenizer, tokens, _chosen_probabilities(result, len(tokens), tokenizer))
 
 
-def _chosen_probabilities(result: ctranslate2.models.WhisperGenerationResult, count: int) -> list[float]:
+def _chosen_probabilities(
+    result: ctranslate2.models.WhisperGenerationResult, count: int, tokenizer: Tokenizer
+) -> list[float]:
     """The probability the decoder gave each of the first ``count`` tokens it chose (its distribution at each step,
-    as returned with ``return_logits_vocab``)."""
+    as returned with ``return_logits_vocab``), counting the other spellings of the same word with it: "9" and "nine",
+    "Boston" and "boston" are one word said, however Whisper is torn between writing them."""
     chosen = []
     for token, logits in zip(result.sequences_ids[0][:count], result.logits[0], strict=False):
         scores = np.asarray(logits, dtype=np.float64).reshape(-1)
-        top = scores.max()
-        chosen.append(float(np.exp(scores[token] - top) / np.exp(scores - top).sum()))
+        probs = np.exp(scores - scores.max())
+        probs /= probs.sum()
+        said = _spelling(tokenizer.decode([token]))
+        rivals = np.flatnonzero(probs >= RIVAL_PROBABILITY)
+        same = [
+            int(t) for t in rivals if t != token and t < tokenizer.eot and _spelling(tokenizer.decode([int(t)])) == said
+        ]
+        chosen.append(float(probs[token] + probs[same].sum()) if said else float(probs[token]))
     return chosen
+
+
+def _spelling(text: str) -> str:
+    """A word as it sounds: lower case, letters and digits only, a number below 100 in words."""
+    bare = "".join(ch for ch in text.lower() if ch.isalnum())
+    if bare.isdigit() and int(bare) < 100:
+        n = int(bare)
+        return _ONES[n] if n < 20 else _TENS[n // 10 - 2] + (_ONES[n % 10] if n % 10 else "")
+    return bare
 
 
 def _last_word_probability(tokenizer: Tokenizer, tokens: list[int], probs: list[float]) -> float | None:

@@ -192,23 +192,24 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
 
 @pytest.mark.e2e
 async def test_session_replays_a_clip_with_speech_and_answers_from_it(tmp_path: Path) -> None:
-    """Timeline (fast replay of a 10 s clip, 4 fps video + speech):
+    """Timeline (fast replay of a 12 s clip, 4 fps video + speech):
 
     0-5 s  blue screen, sign "GATE 7"       4.0 s  typed: the gate multiple-choice question
-    5-10 s green screen                      5.5 s  spoken: "the train to Boston leaves from platform nine"
-                                             9.8 s  typed: where does the train go?
+    5-12 s green screen                      5.5 s  spoken: "the train to Boston leaves from platform nine" (Whisper
+                                                    is unsure of "9", so the turn waits the long 1.5 s of silence)
+                                            11.5 s  typed: where does the train go?
     """
     fps = 4
-    frames = [card(BLUE, "GATE 7") if i < 5 * fps else card(GREEN) for i in range(10 * fps)]
+    frames = [card(BLUE, "GATE 7") if i < 5 * fps else card(GREEN) for i in range(12 * fps)]
     speech = synth.speak("The train to Boston leaves from platform nine.")
-    clip = synth.write_media(tmp_path / "clip.mp4", frames, fps, audio=synth.place(10.0, [(5.5, speech)]))
+    clip = synth.write_media(tmp_path / "clip.mp4", frames, fps, audio=synth.place(12.0, [(5.5, speech)]))
     options = SessionOptions(response=ResponseOptions(max_new_tokens=32))
     session = await open_session(EngineConfig(backend="cascade", options=options), ReplayClock("fast"))
     events = session.subscribe()
     sources = [
         VideoFileSource(str(clip), fps=2),
         AudioFileSource(str(clip)),
-        ScheduledTextSource([(4.0, GATE_QUESTION), (9.8, "Where does the train go?")]),
+        ScheduledTextSource([(4.0, GATE_QUESTION), (11.5, "Where does the train go?")]),
     ]
     assert await session.run(sources)
     seen: list[Event] = [event async for event in events]
