@@ -25,10 +25,21 @@ from sklearn.model_selection import StratifiedKFold
 from benchmarks.bench_turns import SPLIT
 from engine.turn_end import WEIGHTS_PATH, TurnEndModel
 from engine.turn_end_data.dataset import Example, load_examples_for
-from eval.loader import streamingbench_dir
+from eval.loader import load_annotations, streamingbench_dir
 
 SEED = 20261207
 STRENGTHS = (0.01, 0.03, 0.1, 0.3)
+
+
+def streamingbench_questions(folder: Path) -> list[str]:
+    """The questions of the official annotation files in ``folder`` of 3 to 14 words, in ASCII, each once."""
+    found = {
+        text
+        for path in sorted(folder.glob("questions_*.json"))
+        for item in load_annotations(path).items
+        if 3 <= len((text := " ".join(item.question.split())).split()) <= 14 and text.isascii()
+    }
+    return sorted(found)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
@@ -67,7 +78,7 @@ def main() -> None:
     if not folder.is_dir():
         raise SystemExit(f"no StreamingBench annotation files at {folder} (give --streamingbench)")
     benchmark = [" ".join(parts) for parts in SPLIT]
-    train = load_examples_for("train", streamingbench=folder, exclude=benchmark)
+    train = load_examples_for("train", more=streamingbench_questions(folder), exclude=benchmark)
     heldout = load_examples_for("heldout", exclude=benchmark)
     bench = [Example(" ".join(parts), 1, "heldout", "whole") for parts in SPLIT] + [
         Example(head, 0, "heldout", "mid-phrase") for head, _ in SPLIT

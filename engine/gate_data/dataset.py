@@ -21,7 +21,7 @@ LABELS = {"addressed": 1, "background": 0}
 Split = Literal["train", "heldout"]
 
 _FILLS_PER_TEMPLATE = {"train": 14, "heldout": 10}
-_PLAIN_SHARE = 0.25
+PLAIN_SHARE = 0.25  # sentences written the way a recogniser returns them
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
@@ -33,7 +33,8 @@ class Example:
     source: str  # "handwritten" or "template"
 
 
-def _stable_rng(*parts: str) -> random.Random:
+def stable_rng(*parts: str) -> random.Random:
+    """A random generator seeded by ``parts``: the same choices on every run and machine."""
     return random.Random(zlib.crc32("\x1f".join(parts).encode()))
 
 
@@ -53,7 +54,7 @@ def _expand(template: str, fillers: dict[str, list[str]], count: int, seed: str)
     missing = [slot for slot in slots if slot not in fillers]
     if missing:
         raise ValueError(f"template {template!r} uses slots without fillers: {missing}")
-    rng = _stable_rng(seed, template)
+    rng = stable_rng(seed, template)
     out: list[str] = []
     for _ in range(count * 4):
         text = _tidy(_SLOT.sub(lambda m: rng.choice(fillers[m.group(1)]), template))
@@ -64,11 +65,14 @@ def _expand(template: str, fillers: dict[str, list[str]], count: int, seed: str)
     return out
 
 
-def _asr_style(text: str, seed: str) -> str:
-    """Lower case without punctuation for a fixed share of sentences, as a recogniser may return them."""
-    if _stable_rng(seed, "plain", text).random() >= _PLAIN_SHARE:
-        return text
+def plain(text: str) -> str:
+    """``text`` in lower case without punctuation, as a recogniser may return it."""
     return re.sub(r"\s+", " ", re.sub(r"[^\w' ]", " ", text.lower())).strip()
+
+
+def _asr_style(text: str, seed: str) -> str:
+    """``plain`` for a fixed share of sentences."""
+    return plain(text) if stable_rng(seed, "plain", text).random() < PLAIN_SHARE else text
 
 
 def load_examples(split: Split | None = None, *, seed: str = "gate-v1") -> list[Example]:

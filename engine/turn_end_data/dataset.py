@@ -14,16 +14,12 @@ The held-out split is the gate's held-out lines, which share no text or template
 
 from __future__ import annotations
 
-import json
-import random
 import re
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from engine.gate_data.dataset import load_examples
+from engine.gate_data.dataset import PLAIN_SHARE, load_examples, plain, stable_rng
 
 Split = Literal["train", "heldout"]
 Kind = Literal["whole", "mid-phrase", "elsewhere"]  # a whole sentence; cut after a word no one ends on; cut elsewhere
@@ -70,7 +66,6 @@ CONTINUES = frozenset(
 )
 CUTS_PER_KIND = 2  # cuts of each kind per sentence: after a word no one ends on, and anywhere else
 MIN_WORDS_LEFT = 2
-_PLAIN_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,29 +76,8 @@ class Example:
     kind: Kind
 
 
-def _rng(*parts: str) -> random.Random:
-    return random.Random(zlib.crc32("\x1f".join(parts).encode()))
-
-
 def _normal(text: str) -> str:
     return re.sub(r"[^a-z ]", "", text.lower().replace("colour", "color")).strip()
-
-
-def _plain(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w' ]", " ", text.lower())).strip()
-
-
-def streamingbench_questions(folder: Path) -> list[str]:
-    """The questions of the official annotation files in ``folder`` of 3 to 14 words, in ASCII, each once."""
-    found: set[str] = set()
-    for path in sorted(folder.glob("questions_*.json")):
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-        for item in (entry for group in data for entry in (group if isinstance(group, list) else [group])):
-            for question in item["questions"]:
-                text = " ".join(str(question["question"]).split())
-                if 3 <= len(text.split()) <= 14 and text.isascii():
-                    found.add(text)
-    return sorted(found)
 
 
 def cuts(sentence: str) -> list[tuple[str, Kind]]:
@@ -119,32 +93,27 @@ def cuts(sentence: str) -> list[tuple[str, Kind]]:
             (",", ";", ":")
         )
         places["mid-phrase" if mid_phrase else "elsewhere"].append(i)
-    rng = _rng("cut", sentence)
+    rng = stable_rng("cut", sentence)
     chosen = sorted(
         (i, kind) for kind, where in places.items() for i in rng.sample(where, min(CUTS_PER_KIND, len(where)))
     )
     out: list[tuple[str, Kind]] = []
     for i, kind in chosen:
         cut = " ".join(words[:i]).rstrip(",;:")
-        out.append((_plain(cut) if rng.random() < _PLAIN_SHARE else cut, kind))
+        out.append((plain(cut) if rng.random() < PLAIN_SHARE else cut, kind))
     return out
 
 
-def load_examples_for(
-    split: Split, *, streamingbench: Path | None = None, exclude: Iterable[str] = ()
-) -> list[Example]:
-    """The finished and cut examples of ``split`` in a fixed order. Training adds the StreamingBench questions in
-    ``streamingbench`` when given; sentences in ``exclude`` (a benchmark's, say) are left out of both splits."""
+def load_examples_for(split: Split, *, more: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[Example]:
+    """The finished and cut examples of ``split`` in a fixed order, from the gate's sentences and then ``more``
+    (training adds the StreamingBench questions); sentences in ``exclude`` (a benchmark's, say) are left out, and
+    training leaves out every held-out sentence."""
     left_out = {_normal(text) for text in exclude}
-    sentences = [e.text for e in load_examples(split)]
-    if split == "train" and streamingbench is not None:
-        sentences += streamingbench_questions(streamingbench)
     if split == "train":
-        heldout = {_normal(e.text) for e in load_examples("heldout")}
-        left_out |= heldout
+        left_out |= {_normal(e.text) for e in load_examples("heldout")}
     seen: set[str] = set()
     examples: list[Example] = []
-    for sentence in sentences:
+    for sentence in [*(e.text for e in load_examples(split)), *more]:
         key = _normal(sentence)
         if key in left_out or key in seen:
             continue
