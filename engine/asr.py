@@ -162,27 +162,24 @@ class WhisperTranscriber:
             return "", None  # no speech, as faster-whisper's own full path judges it
         if not words or not tokens:
             return text, None
-        return text, _last_word_probability(tokenizer, tokens, _chosen_probabilities(result, len(tokens), tokenizer))
+        return text, _last_word_probability(tokenizer, tokens, result)
 
 
-def _chosen_probabilities(
-    result: ctranslate2.models.WhisperGenerationResult, count: int, tokenizer: Tokenizer
-) -> list[float]:
-    """The probability the decoder gave each of the first ``count`` tokens it chose (its distribution at each step,
-    as returned with ``return_logits_vocab``), counting the other spellings of the same word with it: "9" and "nine",
-    "Boston" and "boston" are one word said, however Whisper is torn between writing them."""
-    chosen = []
-    for token, logits in zip(result.sequences_ids[0][:count], result.logits[0], strict=False):
-        scores = np.asarray(logits, dtype=np.float64).reshape(-1)
-        probs = np.exp(scores - scores.max())
-        probs /= probs.sum()
-        said = _spelling(tokenizer.decode([token]))
-        rivals = np.flatnonzero(probs >= RIVAL_PROBABILITY)
-        same = [
-            int(t) for t in rivals if t != token and t < tokenizer.eot and _spelling(tokenizer.decode([int(t)])) == said
-        ]
-        chosen.append(float(probs[token] + probs[same].sum()) if said else float(probs[token]))
-    return chosen
+def _chosen_probability(logits: ctranslate2.StorageView, token: int, tokenizer: Tokenizer) -> float:
+    """The probability the decoder gave ``token`` at a step (its distribution there, as returned with
+    ``return_logits_vocab``), counting the other spellings of the same word with it: "9" and "nine", "Boston" and
+    "boston" are one word said, however Whisper is torn between writing them."""
+    scores = np.asarray(logits, dtype=np.float64).reshape(-1)
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    said = _spelling(tokenizer.decode([token]))
+    if not said:
+        return float(probs[token])
+    rivals = np.flatnonzero(probs >= RIVAL_PROBABILITY)
+    same = [
+        int(t) for t in rivals if t != token and t < tokenizer.eot and _spelling(tokenizer.decode([int(t)])) == said
+    ]
+    return float(probs[token] + probs[same].sum())
 
 
 def _spelling(text: str) -> str:
@@ -194,12 +191,16 @@ def _spelling(text: str) -> str:
     return bare
 
 
-def _last_word_probability(tokenizer: Tokenizer, tokens: list[int], probs: list[float]) -> float | None:
-    """The probability of the last spoken word: the product of its tokens' (punctuation after it left out)."""
+def _last_word_probability(
+    tokenizer: Tokenizer, tokens: list[int], result: ctranslate2.models.WhisperGenerationResult
+) -> float | None:
+    """The probability of the last spoken word: the product of its tokens' (punctuation after it left out). Only
+    that word's steps are read."""
     words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
     spoken = [i for i, word in enumerate(words[:-1]) if any(ch.isalnum() for ch in word)]
     if not spoken:
         return None
     start = sum(len(t) for t in word_tokens[: spoken[-1]])
     end = start + len(word_tokens[spoken[-1]])
-    return float(np.prod(probs[start:end]))
+    steps = result.logits[0]
+    return float(np.prod([_chosen_probability(steps[i], tokens[i], tokenizer) for i in range(start, end)]))
