@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine import model_files
-from engine.asr import WhisperTranscriber
+from engine.asr import WhisperTranscriber, _spelling
 from engine.model_files import WHISPER_BASE_FILES, WHISPER_BASE_SHA256, WHISPER_BASE_SIZE, ModelFilesError
 from engine.options import AsrOptions, EndOfTurnOptions
 from streams import synth
@@ -142,6 +142,15 @@ def test_a_short_question_is_encoded_in_a_window_fitted_to_it(
     assert words(heard) == words(expected) and words(heard) >= {"what", "colour", "car", "screen"}, (heard, expected)
     sure_enough = EndOfTurnOptions().sure_last_word
     assert sure is not None and expected_sure is not None and min(sure, expected_sure) >= sure_enough
+
+
+def test_spellings_of_one_word_are_one_word() -> None:
+    """The last word's probability counts the other ways Whisper may write the same word with it."""
+    assert _spelling(" 9") == _spelling("nine") == _spelling(" Nine") == "nine"
+    assert _spelling(" 42") == _spelling("forty-two") == "fortytwo"
+    assert _spelling(" 20") == "twenty" and _spelling(" 100") == "100"
+    assert _spelling(" Boston") == _spelling("boston") and _spelling("?") == ""
+    assert _spelling(" the") != _spelling(" them")
 
 
 def test_a_word_whisper_adds_to_a_cut_off_phrase_reads_as_unsure(transcriber: WhisperTranscriber) -> None:
