@@ -7,7 +7,7 @@ partial transcript would be. Two things come out of that one forward pass over a
 2 cores): the state of the model's last layer after the last word, and how likely the message is to end right there
 (a sentence stop "." "?" "!" or the end of the message as the next token). LiveKit's turn detector fine-tunes
 SmolLM2 for this; here the model stays as it ships and a logistic regression on those two reads was trained by
-``scripts/train_turn_end.py`` on finished sentences and the same sentences cut after a word no one ends on
+``scripts/train_turn_end.py`` on finished sentences and the same sentences cut before their end
 (``engine/turn_end_data``). Its weights are ``engine/turn_end_data/turn_end_weights.npz``.
 """
 

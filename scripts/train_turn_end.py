@@ -1,6 +1,6 @@
 """Train the semantic end of turn's classifier and report it on held-out sentences.
 
-Finished sentences and the same sentences cut after a word no one ends on (``engine/turn_end_data/dataset.py``; the
+Finished sentences and the same sentences cut before their end (``engine/turn_end_data/dataset.py``; the
 StreamingBench questions come from ``--streamingbench``, the official annotation files), read by the shipped
 SmolLM2 (``TurnEndModel.features``), into a logistic regression whose strength is chosen by 5-fold cross-validation
 (log loss, fixed folds). The questions of ``benchmarks/bench_turns.py`` are left out of training: that benchmark
